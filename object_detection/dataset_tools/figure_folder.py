@@ -1,0 +1,120 @@
+"""The figure-folder layout of the published pictorial-maps dataset: reading and writing one map.
+
+A figure folder holds three sub-folders with one file per map, matched by file stem::
+
+    images/NAME.jpg | NAME.png   the map (any mode; read as RGB)
+    masks/NAME.png               RGB: red   = instance index 1..N (0 = no figure),
+                                      green = body-part label (see BODY_PART_NAMES,
+                                              BACKGROUND_BODY_PART where there is no figure),
+                                      blue  = 0
+    keypoints/NAME.json          a JSON list with one entry per figure: entry i belongs to
+                                 instance i + 1 and maps keypoint names (KEYPOINT_NAMES) to
+                                 [x, y] in pixels; a keypoint that is not labelled is left out
+
+Keypoints are optional (a folder without ``keypoints/`` is valid); a map without figures has an
+all-zero red channel and an empty list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+from PIL import Image
+
+IMAGES_DIR = "images"
+MASKS_DIR = "masks"
+KEYPOINTS_DIR = "keypoints"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+BODY_PART_NAMES = (
+    "torso", "head",
+    "right_upper_arm", "right_lower_arm", "right_hand",
+    "right_upper_leg", "right_lower_leg", "right_foot",
+    "left_upper_leg", "left_lower_leg", "left_foot",
+    "left_upper_arm", "left_lower_arm", "left_hand",
+)
+BACKGROUND_BODY_PART = 255
+
+KEYPOINT_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "pelvis", "thorax", "neck", "head",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+)
+
+
+@dataclasses.dataclass
+class FigureMap:
+    """One map of a figure folder, in memory.
+
+    Attributes:
+      image: uint8 [H, W, 3] RGB.
+      instances: uint8 [H, W]; 0 background, k for the k-th figure (1-based).
+      body_parts: uint8 [H, W]; index into BODY_PART_NAMES, BACKGROUND_BODY_PART elsewhere.
+      keypoints: one dict per figure (entry i for instance i + 1): name -> (x, y) in pixels.
+    """
+
+    image: np.ndarray
+    instances: np.ndarray
+    body_parts: np.ndarray
+    keypoints: list[dict[str, tuple[float, float]]]
+
+    @property
+    def num_figures(self) -> int:
+        return max(int(self.instances.max(initial=0)), len(self.keypoints))
+
+
+def list_maps(folder: str) -> list[tuple[str, str]]:
+    """(stem, image file name) of every image in ``folder/images``, sorted by name."""
+    images_dir = os.path.join(folder, IMAGES_DIR)
+    if not os.path.isdir(images_dir):
+        raise FileNotFoundError(f"{folder}: no '{IMAGES_DIR}/' folder (figure folder layout expected)")
+    names = sorted(n for n in os.listdir(images_dir) if n.lower().endswith(IMAGE_EXTENSIONS))
+    return [(os.path.splitext(n)[0], n) for n in names]
+
+
+def mask_path(folder: str, stem: str) -> str:
+    return os.path.join(folder, MASKS_DIR, stem + ".png")
+
+
+def keypoints_path(folder: str, stem: str) -> str:
+    return os.path.join(folder, KEYPOINTS_DIR, stem + ".json")
+
+
+def read_keypoints(path: str) -> list[dict[str, tuple[float, float]]]:
+    """Reads a keypoints JSON file: a list with one {name: [x, y]} entry per figure."""
+    with open(path, encoding="utf-8") as f:
+        entries = json.load(f)
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError(f"{path}: expected a JSON list of {{keypoint name: [x, y]}} objects")
+    result = []
+    for i, entry in enumerate(entries):
+        points = {}
+        for name, xy in entry.items():
+            if not (isinstance(xy, (list, tuple)) and len(xy) == 2):
+                raise ValueError(f"{path}: figure {i + 1}, keypoint '{name}': expected [x, y], got {xy!r}")
+            points[name] = (float(xy[0]), float(xy[1]))
+        result.append(points)
+    return result
+
+
+def write_map(folder: str, stem: str, figure_map: FigureMap, image_format: str = "png") -> None:
+    """Writes one map into ``folder`` in the figure-folder layout (creating the sub-folders)."""
+    for sub in (IMAGES_DIR, MASKS_DIR, KEYPOINTS_DIR):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    ext = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg"}[image_format]
+    image = Image.fromarray(figure_map.image.astype(np.uint8), "RGB")
+    if ext == ".jpg":
+        image.save(os.path.join(folder, IMAGES_DIR, stem + ext), quality=95)
+    else:
+        image.save(os.path.join(folder, IMAGES_DIR, stem + ext))
+    mask = np.zeros(figure_map.instances.shape + (3,), np.uint8)
+    mask[..., 0] = figure_map.instances
+    mask[..., 1] = figure_map.body_parts
+    Image.fromarray(mask, "RGB").save(mask_path(folder, stem))
+    entries = [{k: [round(float(v[0]), 2), round(float(v[1]), 2)] for k, v in kp.items()}
+               for kp in figure_map.keypoints]
+    with open(keypoints_path(folder, stem), "w", encoding="utf-8") as f:
+        json.dump(entries, f)

@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Converts an annotated dataset into sharded TFRecords for Mask R-CNN (and COCO ground truth).
+
+Example:
+  python create_mask_tf_record.py --input_type figure_folder --input data/train \
+      --output_path data/records/train --num_shards 4 --coco_gt_json data/records/train_gt.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from object_detection.dataset_tools.conversion import INPUT_TYPES, convert, make_source
+from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Write sharded TFRecords (TF Object Detection API keys, PNG instance masks) "
+                    "from a figure folder, COCO JSON, VIA JSON or Pascal VOC dataset.")
+    parser.add_argument("--input_type", required=True, choices=INPUT_TYPES,
+                        help="layout of --input: figure_folder (images/, masks/, keypoints/), "
+                             "coco (instances JSON), via (VIA 1.x or 2.x JSON), voc (VOC root "
+                             "with Annotations/, JPEGImages/, SegmentationObject/)")
+    parser.add_argument("--input", required=True,
+                        help="the figure folder, the COCO or VIA JSON file, or the VOC root folder")
+    parser.add_argument("--output_path", required=True,
+                        help="record prefix: writes PREFIX-00000-of-0000N.tfrecord ...")
+    parser.add_argument("--num_shards", type=int, default=1,
+                        help="number of record files; image i goes to shard i %% N (default 1)")
+    parser.add_argument("--label_map", default=None,
+                        help="label map (.pbtxt) giving class ids by name; classes not in it are "
+                             "skipped (default: the source's own classes)")
+    parser.add_argument("--class_name", default=DEFAULT_CLASS_NAME,
+                        help="class of every instance of a figure folder, and of VIA regions "
+                             f"without --class_attribute (default {DEFAULT_CLASS_NAME!r})")
+    parser.add_argument("--coco_gt_json", default=None,
+                        help="also write the COCO ground truth of the written records here")
+    parser.add_argument("--segmentation", choices=("rle", "polygon"), default="rle",
+                        help="segmentation format of --coco_gt_json (default rle, exact)")
+    parser.add_argument("--image_dir", default=None,
+                        help="coco / via: folder of the images (default: the JSON's folder)")
+    parser.add_argument("--class_attribute", default=None,
+                        help="via: region attribute that holds the class name (default: every "
+                             "region is --class_name)")
+    parser.add_argument("--image_set", default=None,
+                        help="voc: ImageSets list to convert, e.g. 'train' (default: every XML)")
+    parser.add_argument("--skip_difficult", action="store_true",
+                        help="voc: leave out objects marked difficult (counted as skipped)")
+    parser.add_argument("--strict", action="store_true",
+                        help="turn every skip (empty instance, zero-size box, class not in the "
+                             "label map, ...) into an error")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        source = make_source(args.input_type, args.input, args.label_map, args.class_name,
+                             args.strict, args.image_dir, args.class_attribute, args.image_set,
+                             args.skip_difficult)
+        stats = convert(source, args.output_path, args.num_shards, args.coco_gt_json,
+                        args.segmentation)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(stats.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

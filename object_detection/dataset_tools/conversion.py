@@ -1,0 +1,83 @@
+"""One dataset conversion: a source -> sharded TFRecords (and, optionally, COCO ground truth).
+
+``make_source`` builds the reader of one input type; ``convert`` writes its records, logs the
+summary and returns the ``ConversionStats``. ``create_mask_tf_record.py`` is a thin command
+line over these two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Protocol
+
+from object_detection.dataset_tools.annotated_image import AnnotatedImage
+from object_detection.dataset_tools.class_map import ClassMap
+from object_detection.dataset_tools.coco_ground_truth import records_to_coco
+from object_detection.dataset_tools.coco_source import CocoSource
+from object_detection.dataset_tools.conversion_stats import ConversionStats
+from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME, FigureFolderSource
+from object_detection.dataset_tools.sharded_records import write_sharded_records
+from object_detection.dataset_tools.via_source import ViaSource
+from object_detection.dataset_tools.voc_source import VocSource
+
+_LOG = logging.getLogger(__name__)
+
+INPUT_TYPES = ("figure_folder", "coco", "via", "voc")
+
+
+class Source(Protocol):
+    """What every reader offers: the images, its counts and its categories."""
+
+    stats: ConversionStats
+    categories: list[dict]
+
+    def __iter__(self) -> Iterator[AnnotatedImage]: ...
+
+
+def make_source(input_type: str, input_path: str, label_map: str | dict[str, int] | None = None,
+                class_name: str = DEFAULT_CLASS_NAME, strict: bool = False,
+                image_dir: str | None = None, class_attribute: str | None = None,
+                image_set: str | None = None, skip_difficult: bool = False) -> Source:
+    """The reader of ``input_type`` over ``input_path``.
+
+    Args:
+      input_type: one of INPUT_TYPES.
+      input_path: the figure folder, COCO JSON, VIA JSON, or VOC root.
+      label_map: a label map file or a name -> id dict; restricts the classes (others skipped).
+      class_name: the single class of figure folders and of VIA without ``class_attribute``.
+      strict: skips become errors.
+      image_dir: images of COCO / VIA (default: the JSON's folder).
+      class_attribute: VIA region attribute holding the class name.
+      image_set: VOC ImageSets list name (default: every XML).
+      skip_difficult: leave out VOC objects marked difficult.
+    """
+    if input_type not in INPUT_TYPES:
+        raise ValueError(f"input type must be one of {', '.join(INPUT_TYPES)}, got {input_type!r}")
+    stats = ConversionStats(strict=strict)
+    if isinstance(label_map, str):
+        class_map = ClassMap.from_label_map_file(label_map)
+    else:
+        class_map = ClassMap(label_map, restricted=True) if label_map is not None else None
+    if input_type == "figure_folder":
+        return FigureFolderSource(input_path, class_name, class_map, stats)
+    if input_type == "coco":
+        return CocoSource(input_path, image_dir, class_map, stats)
+    if input_type == "via":
+        return ViaSource(input_path, image_dir, class_attribute, class_name, class_map, stats)
+    return VocSource(input_path, image_set, class_map, skip_difficult, stats)
+
+
+def convert(source: Source, output_prefix: str, num_shards: int = 1,
+            coco_gt_json: str | None = None, segmentation: str = "rle") -> ConversionStats:
+    """Writes ``source`` into ``num_shards`` record shards (and its COCO ground truth).
+
+    Returns the source's stats with the written counts and output files; logs the summary.
+    """
+    stats = source.stats
+    stats.outputs = write_sharded_records(source, output_prefix, num_shards, stats)
+    if coco_gt_json is not None:
+        records_to_coco(stats.outputs, coco_gt_json, source.categories, segmentation)
+        stats.outputs.append(coco_gt_json)
+    _LOG.info("conversion done\n%s", stats.summary())
+    return stats

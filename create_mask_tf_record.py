@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 from object_detection.dataset_tools.conversion import INPUT_TYPES, convert, make_source
 from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME

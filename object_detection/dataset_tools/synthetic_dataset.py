@@ -1,0 +1,97 @@
+"""A ready-to-train dataset of generated maps: figure folders, sharded records, COCO ground truth.
+
+``ensure_synthetic_dataset`` makes what is missing and leaves what is complete: each split is
+done when its ``records/SPLIT.done.json`` exists (written last, holding the settings it was made
+with), so an interrupted run starts that split again and a finished one costs nothing.
+
+Layout under ``root``::
+
+    SPLIT/images|masks|keypoints/map_00000.png ...     the generated figure folder
+    records/SPLIT-00000-of-0000N.tfrecord ...          its records
+    records/SPLIT_coco_gt.json                          its COCO ground truth
+    records/SPLIT.done.json                             settings and counts, written last
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+
+from object_detection.dataset_tools import synthetic_maps
+from object_detection.dataset_tools.conversion import convert, make_source
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSpec:
+    """One split: how many maps, of which size, from which seed, in how many record shards."""
+
+    name: str
+    num_maps: int
+    seed: int
+    height: int = 256
+    width: int = 256
+    num_shards: int = 1
+
+
+QUICKSTART_SPLITS = (
+    SplitSpec("train", num_maps=200, seed=1, num_shards=4),
+    SplitSpec("eval", num_maps=40, seed=2, num_shards=1),
+)
+
+
+def record_pattern(root: str, split: str) -> str:
+    """The glob of a split's record shards, as pipeline configs name them."""
+    return os.path.join(root, "records", f"{split}-?????-of-?????.tfrecord")
+
+
+def ensure_synthetic_dataset(root: str, splits: tuple[SplitSpec, ...] = QUICKSTART_SPLITS,
+                             ) -> dict[str, dict]:
+    """Generates and converts every split of ``root`` that is not complete yet.
+
+    Returns split name -> the contents of its ``done`` file (settings, counts, outputs).
+    """
+    return {spec.name: _ensure_split(root, spec) for spec in splits}
+
+
+def _ensure_split(root: str, spec: SplitSpec) -> dict:
+    records_dir = os.path.join(root, "records")
+    done_path = os.path.join(records_dir, f"{spec.name}.done.json")
+    settings = dataclasses.asdict(spec)
+    if os.path.exists(done_path):
+        with open(done_path, encoding="utf-8") as f:
+            done = json.load(f)
+        if done.get("settings") == settings:
+            _LOG.info("%s: complete, %d maps (%s)", spec.name, done["maps"], done_path)
+            return done
+        _LOG.warning("%s: made with other settings %s; making it again", spec.name, done.get("settings"))
+    folder = os.path.join(root, spec.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    for stale in _split_records(records_dir, spec.name):
+        os.remove(stale)
+    print(f"generating {spec.num_maps} {spec.height}x{spec.width} maps into {folder} ...", flush=True)
+    generated = synthetic_maps.generate_folder(folder, spec.num_maps, spec.seed, spec.height, spec.width)
+    print(f"converting {folder} into {spec.num_shards} record shard(s) ...", flush=True)
+    stats = convert(make_source("figure_folder", folder, strict=True),
+                    os.path.join(records_dir, spec.name), spec.num_shards,
+                    coco_gt_json=os.path.join(records_dir, f"{spec.name}_coco_gt.json"))
+    print(generated.summary(), flush=True)
+    done = {"settings": settings, "maps": generated.maps, "figures": generated.figures,
+            "images_written": stats.images_written, "instances_written": stats.instances_written,
+            "outputs": stats.outputs}
+    with open(done_path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(done, f, indent=1)
+    os.replace(done_path + ".tmp", done_path)
+    print(stats.summary(), flush=True)
+    return done
+
+
+def _split_records(records_dir: str, split: str) -> list[str]:
+    if not os.path.isdir(records_dir):
+        return []
+    return [os.path.join(records_dir, n) for n in os.listdir(records_dir)
+            if n.startswith(split + "-") and n.endswith(".tfrecord")]

@@ -56,6 +56,7 @@ class InputFields:
     groundtruth_boxes = "groundtruth_boxes"          # float32 [N, 4] normalized
     groundtruth_classes = "groundtruth_classes"      # int32 [N], 1-based
     groundtruth_instance_masks = "groundtruth_instance_masks"  # uint8 [N, H, W]
+    groundtruth_instance_mask_weights = "groundtruth_instance_mask_weights"  # float32 [N]: 0 = no mask
     groundtruth_is_crowd = "groundtruth_is_crowd"    # bool [N]
     groundtruth_area = "groundtruth_area"            # float32 [N], pixels of the source image
     groundtruth_keypoints = "groundtruth_keypoints"  # float32 [N, K, 2] normalized (y, x)

@@ -24,6 +24,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from object_detection.dataset_tools.image_io import read_label_png
+
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 KEYPOINTS_DIR = "keypoints"
@@ -98,6 +100,53 @@ def read_keypoints(path: str) -> list[dict[str, tuple[float, float]]]:
             points[name] = (float(xy[0]), float(xy[1]))
         result.append(points)
     return result
+
+
+def read_annotations(folder: str, stem: str, image_name: str,
+                     ) -> tuple[np.ndarray, np.ndarray, list[dict[str, tuple[float, float]]]]:
+    """Reads the mask and keypoints of one map: (instances, body_parts, keypoints).
+
+    ``instances`` and ``body_parts`` are uint8 [H, W] (red and green channels); ``keypoints``
+    has one entry per figure (entry i for instance i + 1; ``{}`` for figures without any), or is
+    empty when the folder has no ``keypoints/``. A folder that has ``keypoints/`` needs a file for
+    every map. Raises FileNotFoundError / ValueError naming the file and the problem.
+    """
+    mask_file = mask_path(folder, stem)
+    if not os.path.isfile(mask_file):
+        raise FileNotFoundError(f"{mask_file}: mask file missing for image {image_name}")
+    mask = read_label_png(mask_file, "mask")
+    instances, body_parts = mask[..., 0].copy(), mask[..., 1].copy()
+    keypoints: list[dict[str, tuple[float, float]]] = []
+    if os.path.isdir(os.path.join(folder, KEYPOINTS_DIR)):
+        path = keypoints_path(folder, stem)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: keypoints file missing for image {image_name}")
+        keypoints = read_keypoints(path)
+        for i, entry in enumerate(keypoints):
+            unknown = sorted(set(entry) - set(KEYPOINT_NAMES))
+            if unknown:
+                raise ValueError(f"{path}: figure {i + 1}: unknown keypoint name(s) "
+                                 f"{', '.join(unknown)} (expected names from KEYPOINT_NAMES)")
+        keypoints += [{} for _ in range(int(instances.max(initial=0)) - len(keypoints))]
+    return instances, body_parts, keypoints
+
+
+def read_map(folder: str, stem: str, image_name: str) -> FigureMap:
+    """Reads one map of a figure folder into memory (the image as RGB).
+
+    Raises FileNotFoundError / ValueError naming the file when it is missing or unreadable,
+    or when the mask's size differs from the image's.
+    """
+    image_file = os.path.join(folder, IMAGES_DIR, image_name)
+    if not os.path.isfile(image_file):
+        raise FileNotFoundError(f"{image_file}: image file not found")
+    instances, body_parts, keypoints = read_annotations(folder, stem, image_name)
+    image = read_label_png(image_file, "image")
+    if image.shape[:2] != instances.shape:
+        raise ValueError(f"{mask_path(folder, stem)}: mask is {instances.shape[1]}x"
+                         f"{instances.shape[0]} pixels (width x height) but its image is "
+                         f"{image.shape[1]}x{image.shape[0]}")
+    return FigureMap(image, instances, body_parts, keypoints)
 
 
 def write_map(folder: str, stem: str, figure_map: FigureMap, image_format: str = "png",

@@ -16,7 +16,7 @@ from object_detection.dataset_tools import figure_folder as ff
 from object_detection.dataset_tools.annotated_image import AnnotatedImage, Instance, assemble_image
 from object_detection.dataset_tools.class_map import ClassMap
 from object_detection.dataset_tools.conversion_stats import ConversionStats
-from object_detection.dataset_tools.image_io import check_size, read_image, read_label_png
+from object_detection.dataset_tools.image_io import check_size, read_image
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,12 +62,9 @@ class FigureFolderSource:
 
     def _read(self, stem: str, name: str) -> AnnotatedImage:
         image = read_image(os.path.join(self.folder, ff.IMAGES_DIR, name))
+        red, _, keypoints = ff.read_annotations(self.folder, stem, name)
         mask_file = ff.mask_path(self.folder, stem)
-        if not os.path.isfile(mask_file):
-            raise FileNotFoundError(f"{mask_file}: mask file missing for image {name}")
-        red = read_label_png(mask_file, "mask")[..., 0]
         check_size(red, image, mask_file, "mask")
-        keypoints = self._read_keypoints(stem, name)
         num = max(int(red.max(initial=0)), len(keypoints))
         instances = [
             Instance(class_name=self.class_name, class_id=self.class_id, mask=red == k,
@@ -78,18 +75,3 @@ class FigureFolderSource:
         self.stats.instances_read += num
         return assemble_image(image, name, stem, instances, self.stats, mask_file,
                               keypoint_names=self.keypoint_names, with_masks=True)
-
-    def _read_keypoints(self, stem: str, name: str) -> list[dict[str, tuple[float, float]]]:
-        """The map's keypoints (entry i for figure i + 1); [] when the folder has none."""
-        if self.keypoint_names is None:
-            return []
-        path = ff.keypoints_path(self.folder, stem)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: keypoints file missing for image {name}")
-        entries = ff.read_keypoints(path)
-        for i, entry in enumerate(entries):
-            unknown = sorted(set(entry) - set(self.keypoint_names))
-            if unknown:
-                raise ValueError(f"{path}: figure {i + 1}: unknown keypoint name(s) "
-                                 f"{', '.join(unknown)} (expected names from KEYPOINT_NAMES)")
-        return entries

@@ -13,7 +13,7 @@ from PIL import Image
 
 from object_detection.dataset_tools import figure_folder as ff
 from object_detection.dataset_tools import synthetic_maps as sm
-from object_detection.dataset_tools.synthetic import compose, figures, palettes, paste, sprite
+from object_detection.dataset_tools.synthetic import compose, figures, palettes, sprite
 
 _SCRIPT = Path(__file__).resolve().parents[2] / "generate_synthetic_maps.py"
 _PART = {name: i for i, name in enumerate(ff.BODY_PART_NAMES)}
@@ -32,7 +32,7 @@ def _files(folder) -> dict[str, bytes]:
 
 def _read(folder, stem) -> ff.FigureMap:
     image_name = [n for s, n in ff.list_maps(str(folder)) if s == stem][0]
-    return paste.read_figure_map(str(folder), stem, image_name)
+    return ff.read_map(str(folder), stem, image_name)
 
 
 def _check_map(fm: ff.FigureMap, keypoint_tolerance: int = 0) -> int:

@@ -30,35 +30,6 @@ from object_detection.dataset_tools.synthetic.sprite import (
 _LOG = logging.getLogger(__name__)
 
 
-def read_figure_map(folder: str, stem: str, image_name: str) -> FigureMap:
-    """Reads one map of a figure folder (keypoints are empty dicts when there are none).
-
-    Raises FileNotFoundError / ValueError naming the file when it is missing or unreadable
-    or when the mask's size differs from the image's.
-    """
-    image_path = os.path.join(folder, figure_folder.IMAGES_DIR, image_name)
-    mask_file = figure_folder.mask_path(folder, stem)
-    if not os.path.exists(mask_file):
-        raise FileNotFoundError(f"{mask_file}: mask missing for image {image_path}")
-    try:
-        with Image.open(image_path) as img:
-            image = np.asarray(img.convert("RGB"))
-        with Image.open(mask_file) as img:
-            mask = np.asarray(img.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as error:
-        raise ValueError(f"{image_path}: cannot read image or mask ({error})") from error
-    if mask.shape != image.shape:
-        raise ValueError(f"{mask_file}: mask is {mask.shape[1]}x{mask.shape[0]} but the image "
-                         f"is {image.shape[1]}x{image.shape[0]}")
-    instances = mask[..., 0].copy()
-    keypoints_file = figure_folder.keypoints_path(folder, stem)
-    keypoints = (figure_folder.read_keypoints(keypoints_file)
-                 if os.path.exists(keypoints_file) else [])
-    count = max(int(instances.max(initial=0)), len(keypoints))
-    keypoints += [{} for _ in range(count - len(keypoints))]
-    return FigureMap(image, instances, mask[..., 1].copy(), keypoints)
-
-
 def cut_figures(figure_map: FigureMap) -> dict[int, Sprite]:
     """Instance id -> its figure as a Sprite (visible pixels only, cropped, keypoints
     shifted to the crop); instances without pixels are left out."""
@@ -98,7 +69,7 @@ class FigureSource:
     def _cut(self, stem: str, image_name: str) -> dict[int, Sprite]:
         """The figures of one source map; none (with a warning, counted once) if unreadable."""
         try:
-            return cut_figures(read_figure_map(self.folder, stem, image_name))
+            return cut_figures(figure_folder.read_map(self.folder, stem, image_name))
         except (FileNotFoundError, ValueError) as error:
             _LOG.warning("skipping source map: %s", error)
             self.stats.skipped["unreadable source map"] += 1

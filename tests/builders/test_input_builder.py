@@ -184,7 +184,8 @@ def test_build_input_from_pipeline_train_and_eval(quickstart):
     assert train.element_spec[F.image].shape.as_list() == [2, 256, 256, 3]
     batch = next(iter(train))
     np.testing.assert_array_equal(batch[F.true_image_shape], [[256, 256, 3]] * 2)
-    assert batch[F.groundtruth_instance_masks].shape == (2, 100, 256, 256)
+    max_boxes = quickstart.train_input_reader.max_number_of_boxes
+    assert batch[F.groundtruth_instance_masks].shape == (2, max_boxes, 256, 256)
     np.testing.assert_array_equal(batch[F.num_groundtruth_boxes], [2, 2])
 
     evaluation = input_builder.build_input_from_pipeline(quickstart, training=False)

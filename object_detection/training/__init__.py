@@ -1,0 +1,1 @@
+"""Training: experiment grids, the train / evaluate alternation, checkpoints, distribution."""

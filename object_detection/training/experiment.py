@@ -1,0 +1,547 @@
+"""Experiment grids: one text file (``protos/experiment.proto``) -> one pipeline config per run.
+
+A grid names a base pipeline config and the settings to vary. ``expand`` makes one ``RunSpec``
+per combination, looped dataset x run x stride x anchor-scale set as in the published code, named
+like it (``1st_run_separated_stride8_0.25_0.5_1.0_2.0``), with its folder under ``output_dir``.
+``prepare_run_dirs`` writes each run's ``pipeline.config`` and ``run.json`` (the grid settings
+that are not in the pipeline config) and refuses to change them once written, so the results in a
+folder always belong to the settings beside them.
+
+Relative paths in a grid (base config, records, output folder) are relative to the working
+directory, like those in the pipeline configs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import math
+import os
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import descriptor as pb_descriptor
+from google.protobuf import message as pb_message
+
+from object_detection import config as config_lib
+from object_detection.config import ConfigError
+from object_detection.protos import experiment_pb2, pipeline_pb2
+
+logger = logging.getLogger(__name__)
+
+_FD = pb_descriptor.FieldDescriptor
+
+PIPELINE_CONFIG_NAME = "pipeline.config"
+RUN_INFO_NAME = "run.json"
+
+# Pipeline fields the grid sets for each run (override paths).
+TRAIN_PATHS_FIELD = "train_input_reader.tf_record_input_reader.input_path"
+EVAL_PATHS_FIELD = "eval_input_reader[0].tf_record_input_reader.input_path"
+_GRID_ANCHORS = "model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator"
+STRIDE_FIELDS = (
+    "model.faster_rcnn.feature_extractor.first_stage_features_stride",
+    f"{_GRID_ANCHORS}.height_stride",
+    f"{_GRID_ANCHORS}.width_stride",
+)
+SCALES_FIELD = f"{_GRID_ANCHORS}.scales"
+NUM_STEPS_FIELD = "train_config.num_steps"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_GLOB_CHARS = "*?["
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a grid.
+
+    ``name`` is the folder name, ``run_dir`` = output_dir / name; ``pipeline_config`` is the base
+    config with the experiment's overrides and this run's records, stride, scales and num_steps.
+    ``run`` / ``run_index`` are the run name ("1st") and its 0-based position in the grid's
+    ``run`` list; ``seed`` = experiment seed + run_index.
+    """
+
+    name: str
+    run_dir: Path
+    pipeline_config: pipeline_pb2.TrainEvalPipelineConfig
+    run: str
+    run_index: int
+    dataset: str
+    stride: int
+    scales: tuple[float, ...]
+    seed: int
+    num_steps: int
+    steps_per_epoch: int
+    best_checkpoint_metric: str
+
+    def eval_steps(self) -> list[int]:
+        """Steps after which to evaluate: every ``steps_per_epoch`` and always ``num_steps``.
+
+        E.g. 576 per epoch, 2304 in all -> [576, 1152, 1728, 2304]; 0 per epoch -> [num_steps].
+        """
+        if self.steps_per_epoch <= 0:
+            return [self.num_steps]
+        steps = list(range(self.steps_per_epoch, self.num_steps, self.steps_per_epoch))
+        return steps + [self.num_steps]
+
+    def info(self) -> dict:
+        """The settings written to ``run.json`` (JSON-ready)."""
+        return {
+            "name": self.name,
+            "run": self.run,
+            "dataset": self.dataset,
+            "stride": self.stride,
+            "scales": list(self.scales),
+            "seed": self.seed,
+            "num_steps": self.num_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "best_checkpoint_metric": self.best_checkpoint_metric,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and checking a grid
+
+
+def load_experiment(
+    path: str | os.PathLike, overrides: Sequence[str] = ()
+) -> experiment_pb2.Experiment:
+    """Reads the text-format ``Experiment`` at ``path``, applies ``overrides`` and checks it.
+
+    ``overrides`` are ``PATH=VALUE`` strings on the grid itself (``total_steps=100``,
+    ``run=["1st"]``, ``override[len]="train_config.batch_size=1"``). Raises FileNotFoundError
+    when the grid or its base pipeline config is missing, and ``ConfigError`` naming the file,
+    line and field when the text does not parse, or the file and field when a value is wrong.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"experiment grid not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    experiment = experiment_pb2.Experiment()
+    config_lib.parse_text(text, experiment, source=path)
+    if overrides:
+        try:
+            experiment = config_lib.apply_overrides(experiment, overrides)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}", file=path, field=err.field) from None
+    check_experiment(experiment, source=path)
+    base = experiment.base_pipeline_config
+    if not os.path.isfile(base):
+        raise FileNotFoundError(
+            f"{path}: base_pipeline_config not found: {base} "
+            f"(relative paths are read from {os.getcwd()})"
+        )
+    return experiment
+
+
+def check_experiment(experiment: experiment_pb2.Experiment, source: str = "<experiment>") -> None:
+    """Raises ``ConfigError`` listing every wrong value (``problems``: (field, message) pairs)."""
+    problems = []
+    if not experiment.base_pipeline_config:
+        problems.append(("base_pipeline_config", "not set"))
+    if not experiment.output_dir:
+        problems.append(("output_dir", "not set"))
+    if not experiment.best_checkpoint_metric:
+        problems.append(("best_checkpoint_metric", "is empty"))
+    problems += _name_problems("dataset", [d.name for d in experiment.dataset], "dataset[{}].name")
+    for i, dataset in enumerate(experiment.dataset):
+        if not dataset.train_input_path:
+            field = f"dataset[{i}].train_input_path"
+            problems.append((field, f"dataset {dataset.name!r} has none"))
+    problems += _name_problems("run", list(experiment.run), "run[{}]")
+    problems += _value_problems(experiment)
+    problems += _override_problems(experiment)
+    if problems:
+        text = "\n".join(f"{source}: {field}: {message}" for field, message in problems)
+        raise ConfigError(text, file=source, field=problems[0][0], problems=problems)
+
+
+def _name_problems(what: str, names: list[str], field: str) -> list[tuple[str, str]]:
+    if not names:
+        return [(what, f"give at least one {what}")]
+    problems = []
+    for i, name in enumerate(names):
+        if not _NAME_RE.match(name):
+            problems.append((field.format(i), f"{name!r}: use letters, digits, '-' and '_' only"))
+        elif name in names[:i]:
+            problems.append((field.format(i), f"{name!r} is given twice"))
+    return problems
+
+
+def _value_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str, str]]:
+    problems = []
+    for i, stride in enumerate(experiment.stride):
+        if stride <= 0:
+            problems.append((f"stride[{i}]", f"{stride}: must be positive"))
+        elif stride in experiment.stride[:i]:
+            problems.append((f"stride[{i}]", f"{stride} is given twice"))
+    seen = []
+    for i, scales in enumerate(experiment.anchor_scales):
+        field = f"anchor_scales[{i}].scale"
+        if not scales.scale:
+            problems.append((field, "an empty scale set"))
+        elif not all(math.isfinite(s) and s > 0 for s in scales.scale):
+            problems.append((field, f"{list(scales.scale)}: scales must be positive"))
+        elif scale_names(scales.scale) in seen:
+            problems.append((field, f"[{', '.join(scale_names(scales.scale))}] is given twice"))
+        else:
+            seen.append(scale_names(scales.scale))
+    for field in ("steps_per_epoch", "total_steps"):
+        if getattr(experiment, field) < 0:
+            problems.append((field, f"{getattr(experiment, field)}: must be 0 or more"))
+    return problems
+
+
+def grid_fields(experiment: experiment_pb2.Experiment) -> dict[str, str]:
+    """{pipeline field path set per run: the grid field that sets it}."""
+    fields = {TRAIN_PATHS_FIELD: "dataset"}
+    if experiment.eval_input_path:
+        fields[EVAL_PATHS_FIELD] = "eval_input_path"
+    if experiment.stride:
+        fields.update({field: "stride" for field in STRIDE_FIELDS})
+    if experiment.anchor_scales:
+        fields[SCALES_FIELD] = "anchor_scales"
+    if experiment.total_steps:
+        fields[NUM_STEPS_FIELD] = "total_steps"
+    return fields
+
+
+def _override_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str, str]]:
+    """Overrides must be PATH=VALUE and leave alone what the grid sets per run."""
+    problems = []
+    fields = grid_fields(experiment)
+    for i, override in enumerate(experiment.override):
+        key, sep, _ = override.partition("=")
+        key = re.sub(r"\s+", "", key)
+        if not sep or not key:
+            problems.append((f"override[{i}]", f'"{override}": expected PATH=VALUE'))
+            continue
+        for field, grid_field in fields.items():
+            if key == field or key.startswith((field + ".", field + "[")):
+                problems.append((
+                    f"override[{i}]",
+                    f'"{override}" sets {field}, which the grid sets per run from {grid_field}',
+                ))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Expanding a grid into runs
+
+
+def format_float32(value: float) -> str:
+    """The shortest decimal that reads back to the same float32, printed as Python prints a
+    float: 0.25, 1.0, 2.0, 0.0625 (a proto float 0.1 prints 0.1, not 0.10000000149011612)."""
+    target = _float32(value)
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if _float32(candidate) == target:
+            return repr(candidate)
+    return repr(float(value))
+
+
+def _float32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def scale_names(scales: Sequence[float]) -> tuple[str, ...]:
+    """Each scale as ``format_float32`` prints it."""
+    return tuple(format_float32(s) for s in scales)
+
+
+def run_name(run: str, dataset: str, stride: int, scales: Sequence[float]) -> str:
+    """The published folder name, e.g. ``1st_run_separated_stride8_0.25_0.5_1.0_2.0``."""
+    return f"{run}_run_{dataset}_stride{stride}_{'_'.join(scale_names(scales))}"
+
+
+def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
+    """All runs of the grid, in the published loop order: dataset, run, stride, scale set.
+
+    The base config is read once with the experiment's ``override`` entries applied; then each
+    run sets its training records, the evaluation records of ``eval_input_reader[0]`` (when the
+    grid gives any), the stride (feature extractor and grid anchors), the anchor scales and
+    ``train_config.num_steps``. Raises ``ConfigError`` when the base config cannot take them.
+    """
+    check_experiment(experiment)
+    base_path = experiment.base_pipeline_config
+    base = config_lib.load_pipeline_config(base_path, overrides=list(experiment.override))
+    grid = _grid_anchor_generator(base, base_path)
+    strides = list(experiment.stride) or [
+        base.model.faster_rcnn.feature_extractor.first_stage_features_stride
+    ]
+    scale_sets = [_rounded(s.scale) for s in experiment.anchor_scales] or [_rounded(grid.scales)]
+    if not scale_sets[0]:
+        raise ConfigError(
+            f"{base_path}: {SCALES_FIELD} is empty; give anchor_scales in the grid",
+            file=base_path, field=SCALES_FIELD,
+        )
+    num_steps = experiment.total_steps or base.train_config.num_steps
+    if num_steps <= 0:
+        raise ConfigError(
+            f"{base_path}: {NUM_STEPS_FIELD} is not set; give total_steps in the grid",
+            file=base_path, field=NUM_STEPS_FIELD,
+        )
+    if experiment.eval_input_path and not base.eval_input_reader:
+        raise ConfigError(
+            f"{base_path}: no eval_input_reader to take the grid's eval_input_path",
+            file=base_path, field="eval_input_reader",
+        )
+    runs = []
+    for dataset in experiment.dataset:
+        for run_index, run in enumerate(experiment.run):
+            for stride in strides:
+                for scales in scale_sets:
+                    name = run_name(run, dataset.name, stride, scales)
+                    runs.append(RunSpec(
+                        name=name,
+                        run_dir=Path(experiment.output_dir) / name,
+                        pipeline_config=_run_config(
+                            base, experiment, dataset, stride, scales, num_steps
+                        ),
+                        run=run,
+                        run_index=run_index,
+                        dataset=dataset.name,
+                        stride=stride,
+                        scales=scales,
+                        seed=experiment.seed + run_index,
+                        num_steps=num_steps,
+                        steps_per_epoch=experiment.steps_per_epoch,
+                        best_checkpoint_metric=experiment.best_checkpoint_metric,
+                    ))
+    return runs
+
+
+def _rounded(scales: Sequence[float]) -> tuple[float, ...]:
+    """Proto floats as the decimals they were written as (0.1, not 0.10000000149011612)."""
+    return tuple(float(s) for s in scale_names(scales))
+
+
+def _grid_anchor_generator(config: pipeline_pb2.TrainEvalPipelineConfig, path: str):
+    """The base config's grid anchor generator; ConfigError when the model has none."""
+    if config.model.WhichOneof("model") != "faster_rcnn" or (
+        config.model.faster_rcnn.first_stage_anchor_generator.WhichOneof("anchor_generator_oneof")
+        != "grid_anchor_generator"
+    ):
+        raise ConfigError(
+            f"{path}: an experiment grid needs a faster_rcnn model with a grid_anchor_generator "
+            f"({_GRID_ANCHORS}) for its strides and anchor scales",
+            file=path, field=_GRID_ANCHORS,
+        )
+    return config.model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator
+
+
+def _run_config(
+    base: pipeline_pb2.TrainEvalPipelineConfig,
+    experiment: experiment_pb2.Experiment,
+    dataset: experiment_pb2.ExperimentDataset,
+    stride: int,
+    scales: tuple[float, ...],
+    num_steps: int,
+) -> pipeline_pb2.TrainEvalPipelineConfig:
+    """A copy of ``base`` with one run's settings (the fields listed in ``grid_fields``)."""
+    config = pipeline_pb2.TrainEvalPipelineConfig()
+    config.CopyFrom(base)
+    _replace(config.train_input_reader.tf_record_input_reader.input_path, dataset.train_input_path)
+    if experiment.eval_input_path:
+        reader = config.eval_input_reader[0].tf_record_input_reader
+        _replace(reader.input_path, experiment.eval_input_path)
+    faster_rcnn = config.model.faster_rcnn
+    grid = faster_rcnn.first_stage_anchor_generator.grid_anchor_generator
+    if experiment.stride:
+        faster_rcnn.feature_extractor.first_stage_features_stride = stride
+        grid.height_stride = stride
+        grid.width_stride = stride
+    if experiment.anchor_scales:
+        _replace(grid.scales, scales)
+    config.train_config.num_steps = num_steps
+    return config
+
+
+def _replace(container, values) -> None:
+    del container[:]
+    container.extend(values)
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing runs
+
+
+def select(runs: Sequence[RunSpec], only: Sequence[str]) -> list[RunSpec]:
+    """The runs whose name matches any of ``only`` (all runs when ``only`` is empty).
+
+    A pattern with ``*``, ``?`` or ``[`` is a glob over the whole name; any other pattern matches
+    as a substring. Comma-separated patterns in one string count as several. Raises ValueError
+    when a pattern matches no run (a typo would otherwise drop runs silently).
+    """
+    if isinstance(only, str):
+        only = [only]
+    patterns = [p.strip() for item in only for p in item.split(",") if p.strip()]
+    if not patterns:
+        return list(runs)
+    unmatched = [p for p in patterns if not any(_matches(run.name, p) for run in runs)]
+    if unmatched:
+        names = [run.name for run in runs]
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ValueError(
+            f"--only {', '.join(repr(p) for p in unmatched)} matches none of the "
+            f"{len(names)} runs of the grid ({shown or 'none'})"
+        )
+    return [run for run in runs if any(_matches(run.name, p) for p in patterns)]
+
+
+def _matches(name: str, pattern: str) -> bool:
+    if any(c in pattern for c in _GLOB_CHARS):
+        return fnmatch.fnmatchcase(name, pattern)
+    return pattern in name
+
+
+# --------------------------------------------------------------------------------------------
+# Run folders
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field whose value in a run folder differs from the grid's."""
+
+    field: str
+    there: str
+    grid: str
+
+    def __str__(self) -> str:
+        return f"{self.field} is {self.there} there, {self.grid} in the grid"
+
+
+def prepare_run_dirs(runs: Sequence[RunSpec]) -> list[Path]:
+    """Writes each run's ``pipeline.config`` and ``run.json`` into its folder; returns the
+    pipeline.config paths.
+
+    Files already there are kept when they hold the same settings. When any run folder holds
+    different ones, nothing is written and ``ConfigError`` names each such folder and the first
+    field that differs: the results there belong to those settings.
+    """
+    conflicts = [error for run in runs if (error := run_dir_conflict(run)) is not None]
+    if conflicts:
+        raise ConfigError(
+            "\n".join(str(error) for error in conflicts),
+            file=conflicts[0].file, field=conflicts[0].field,
+        )
+    return [write_run_config(run) for run in runs]
+
+
+def write_run_config(run: RunSpec) -> Path:
+    """Writes ``pipeline.config`` and ``run.json`` of one run unless present and the same;
+    returns the pipeline.config path. Raises ``ConfigError`` when they differ."""
+    error = run_dir_conflict(run)
+    if error is not None:
+        raise error
+    config_path = run.run_dir / PIPELINE_CONFIG_NAME
+    if not config_path.exists():
+        config_lib.write_pipeline_config(run.pipeline_config, config_path)
+        logger.info("wrote %s", config_path)
+    info_path = run.run_dir / RUN_INFO_NAME
+    if not info_path.exists():
+        info_path.write_text(json.dumps(run.info(), indent=2) + "\n", encoding="utf-8")
+    return config_path
+
+
+def run_dir_conflict(run: RunSpec) -> ConfigError | None:
+    """A ``ConfigError`` when the run folder holds other settings than ``run``, else None."""
+    advice = (
+        "its results belong to those settings; give the grid another output_dir, "
+        "or delete the folder to train it anew"
+    )
+    config_path = run.run_dir / PIPELINE_CONFIG_NAME
+    if config_path.exists():
+        existing = config_lib.load_pipeline_config(config_path)
+        differences = message_differences(existing, run.pipeline_config)
+        if differences:
+            return _conflict_error(config_path, differences, advice)
+    info_path = run.run_dir / RUN_INFO_NAME
+    if info_path.exists():
+        try:
+            existing = json.loads(info_path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            return ConfigError(f"{info_path}: not valid JSON ({err})", file=str(info_path))
+        if not isinstance(existing, dict):
+            return ConfigError(f"{info_path}: expected a JSON object", file=str(info_path))
+        wanted = run.info()
+        differences = [
+            Difference(key, json.dumps(existing.get(key)), json.dumps(wanted.get(key)))
+            for key in sorted(set(existing) | set(wanted))
+            if existing.get(key) != wanted.get(key)
+        ]
+        if differences:
+            return _conflict_error(info_path, differences, advice)
+    return None
+
+
+def _conflict_error(path: Path, differences: list[Difference], advice: str) -> ConfigError:
+    more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+    return ConfigError(
+        f"{path}: written for other settings: {differences[0]}{more}; {advice}",
+        file=str(path), field=differences[0].field,
+    )
+
+
+def message_differences(
+    there: pb_message.Message, grid: pb_message.Message, prefix: str = ""
+) -> list[Difference]:
+    """The fields (dotted paths, ``name[i]`` for repeated messages) where two messages of one
+    type differ, in field-number order; [] when they are equal."""
+    fields = {fd.number: fd for fd, _ in there.ListFields()}
+    fields.update({fd.number: fd for fd, _ in grid.ListFields()})
+    differences = []
+    for number in sorted(fields):
+        fd = fields[number]
+        path = f"{prefix}.{fd.name}" if prefix else fd.name
+        a, b = getattr(there, fd.name), getattr(grid, fd.name)
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            if dict(a) != dict(b):
+                differences.append(Difference(path, str(dict(a)), str(dict(b))))
+        elif fd.is_repeated and fd.message_type is not None:
+            if len(a) != len(b):
+                differences.append(Difference(path, f"{len(a)} entries", f"{len(b)} entries"))
+            else:
+                for i, (x, y) in enumerate(zip(a, b)):
+                    differences += message_differences(x, y, f"{path}[{i}]")
+        elif fd.is_repeated:
+            if list(a) != list(b):
+                differences.append(Difference(path, _values_text(fd, a), _values_text(fd, b)))
+        elif fd.message_type is not None:
+            has_a, has_b = there.HasField(fd.name), grid.HasField(fd.name)
+            if has_a != has_b:
+                differences.append(Difference(path, _presence(has_a), _presence(has_b)))
+            else:
+                differences += message_differences(a, b, path)
+        elif there.HasField(fd.name) != grid.HasField(fd.name) or a != b:
+            differences.append(Difference(
+                path,
+                _value_text(fd, a) if there.HasField(fd.name) else "unset",
+                _value_text(fd, b) if grid.HasField(fd.name) else "unset",
+            ))
+    return differences
+
+
+def _presence(present: bool) -> str:
+    return "set" if present else "unset"
+
+
+def _values_text(fd: _FD, values) -> str:
+    return "[" + ", ".join(_value_text(fd, v) for v in values) + "]"
+
+
+def _value_text(fd: _FD, value) -> str:
+    if fd.enum_type is not None:
+        enum_value = fd.enum_type.values_by_number.get(value)
+        return enum_value.name if enum_value is not None else str(value)
+    if fd.type == _FD.TYPE_FLOAT:
+        return format_float32(value)
+    if fd.type == _FD.TYPE_BOOL:
+        return "true" if value else "false"
+    if fd.type in (_FD.TYPE_STRING, _FD.TYPE_BYTES):
+        return json.dumps(value if isinstance(value, str) else value.decode("utf-8", "replace"))
+    return str(value)

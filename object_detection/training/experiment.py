@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import re
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from google.protobuf import message as pb_message
 
 from object_detection import config as config_lib
 from object_detection.config import ConfigError
+from object_detection.run_names import format_float32, format_run_name, scale_names
 from object_detection.protos import experiment_pb2, pipeline_pb2
 
 logger = logging.getLogger(__name__)
@@ -233,31 +233,6 @@ def _override_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str,
 # Expanding a grid into runs
 
 
-def format_float32(value: float) -> str:
-    """The shortest decimal that reads back to the same float32, printed as Python prints a
-    float: 0.25, 1.0, 2.0, 0.0625 (a proto float 0.1 prints 0.1, not 0.10000000149011612)."""
-    target = _float32(value)
-    for digits in range(1, 10):
-        candidate = float(f"{value:.{digits}g}")
-        if _float32(candidate) == target:
-            return repr(candidate)
-    return repr(float(value))
-
-
-def _float32(value: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", value))[0]
-
-
-def scale_names(scales: Sequence[float]) -> tuple[str, ...]:
-    """Each scale as ``format_float32`` prints it."""
-    return tuple(format_float32(s) for s in scales)
-
-
-def run_name(run: str, dataset: str, stride: int, scales: Sequence[float]) -> str:
-    """The published folder name, e.g. ``1st_run_separated_stride8_0.25_0.5_1.0_2.0``."""
-    return f"{run}_run_{dataset}_stride{stride}_{'_'.join(scale_names(scales))}"
-
-
 def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
     """All runs of the grid, in the published loop order: dataset, run, stride, scale set.
 
@@ -295,7 +270,7 @@ def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
         for run_index, run in enumerate(experiment.run):
             for stride in strides:
                 for scales in scale_sets:
-                    name = run_name(run, dataset.name, stride, scales)
+                    name = format_run_name(run, dataset.name, stride, scales)
                     runs.append(RunSpec(
                         name=name,
                         run_dir=Path(experiment.output_dir) / name,

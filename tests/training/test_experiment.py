@@ -11,6 +11,7 @@ import pytest
 from object_detection import config as config_lib
 from object_detection.config import ConfigError
 from object_detection.protos import pipeline_pb2
+from object_detection import run_names
 from object_detection.training import experiment as experiment_lib
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,9 +93,9 @@ def test_paper_grid_expands_to_the_published_75_runs(monkeypatch):
     base = config_lib.load_pipeline_config(PAPER_BASE)
 
     datasets = ["real", "synthetic", "separated", "mixed", "separated_mixed"]
-    run_names = ["1st", "2nd", "3rd", "4th", "5th"]
+    run_labels = ["1st", "2nd", "3rd", "4th", "5th"]
     scale_sets = ["0.25_0.5_1.0_2.0", "0.125_0.25_0.5_1.0", "0.0625_0.125_0.25_0.5"]
-    expected = [f"{r}_run_{d}_stride8_{s}" for d in datasets for r in run_names for s in scale_sets]
+    expected = [f"{r}_run_{d}_stride8_{s}" for d in datasets for r in run_labels for s in scale_sets]
     assert [run.name for run in runs] == expected
     assert runs[0].name == "1st_run_real_stride8_0.25_0.5_1.0_2.0"
     assert runs[3].name == "2nd_run_real_stride8_0.25_0.5_1.0_2.0"
@@ -119,7 +120,7 @@ def test_paper_grid_expands_to_the_published_75_runs(monkeypatch):
         assert list(_anchors(config).scales) == scale_values[scales_text]
         assert list(run.scales) == scale_values[scales_text]
         assert config.train_config.num_steps == 2304 == run.num_steps
-        assert run.seed == 1 + run_names.index(run.run)
+        assert run.seed == 1 + run_labels.index(run.run)
         assert run.eval_steps() == [576, 1152, 1728, 2304]
         assert run.best_checkpoint_metric == "DetectionMasks_Precision/mAP@.50IOU"
         # Everything the grid does not set is the base config's.
@@ -216,14 +217,14 @@ def test_eval_steps_end_at_num_steps():
 
 
 def test_scales_print_as_python_prints_them():
-    assert experiment_lib.run_name("1st", "separated", 8, [0.25, 0.5, 1.0, 2.0]) == (
+    assert run_names.format_run_name("1st", "separated", 8, [0.25, 0.5, 1.0, 2.0]) == (
         "1st_run_separated_stride8_0.25_0.5_1.0_2.0"
     )
     # Proto floats are float32: 0.1 is stored as 0.10000000149011612 and still prints 0.1.
-    assert experiment_lib.format_float32(0.10000000149011612) == "0.1"
-    assert experiment_lib.format_float32(3.0) == "3.0"
-    assert experiment_lib.format_float32(0.0625) == "0.0625"
-    assert experiment_lib.format_float32(1e-5) == "1e-05"
+    assert run_names.format_float32(0.10000000149011612) == "0.1"
+    assert run_names.format_float32(3.0) == "3.0"
+    assert run_names.format_float32(0.0625) == "0.0625"
+    assert run_names.format_float32(1e-5) == "1e-05"
 
 
 # --------------------------------------------------------------------------------------------

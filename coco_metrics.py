@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Compares runs by their COCO scores: the best evaluation of each run and the mean per setting.
+
+Reads every run folder's evaluation log (evaluations.jsonl) under --log_dir, picks each run's
+evaluation with the highest --metric (default: mask mAP@.50, as in the paper), and prints per
+setting (dataset, stride, anchor scales) the runs, their mean (with three runs or more the
+highest and the lowest value are dropped) and the sample standard deviation, for mAP, mAP@.50,
+mAP@.75 and small / medium / large, boxes and masks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from object_detection.evaluation import aggregate, metric_names, report
+from object_detection.evaluation.progress_plot import write_progress_plot
+
+DEFAULT_LOG_DIR = "runs"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log_dir", default=DEFAULT_LOG_DIR,
+                        help=f"folder holding the run folders (default {DEFAULT_LOG_DIR}, where "
+                             "train_and_eval.py writes them)")
+    parser.add_argument("--metric", default=metric_names.BEST_METRIC,
+                        help="metric that picks each run's best evaluation and is plotted "
+                             f"(default {metric_names.BEST_METRIC})")
+    parser.add_argument("--csv", metavar="PATH", help="also write the table as CSV (fractions)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="also write a PNG of --metric over training steps per run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        collection = aggregate.collect_runs(args.log_dir, args.metric)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if not collection.runs:
+        what = "no run folder with an evaluation log (evaluations.jsonl)"
+        if collection.skipped:
+            what = (f"no run with an evaluation that has {args.metric} "
+                    f"({len(collection.skipped)} run folders skipped)")
+        print(f"error: {args.log_dir}: {what}; train and evaluate first "
+              f"(python train_and_eval.py).", file=sys.stderr)
+        return 1
+    metrics = metric_names.report_metrics()
+    summaries = aggregate.summarize(collection.runs, metrics)
+    print(report.format_table(summaries, metrics, args.metric))
+    for folder, reason in collection.skipped:
+        print(f"skipped {folder}: {reason}")
+    if args.csv:
+        print(f"wrote {report.write_csv(args.csv, summaries, metrics)}")
+    if args.json:
+        content = report.to_json_dict(collection, summaries, metrics, args.metric, args.log_dir)
+        print(f"wrote {report.write_json(args.json, content)}")
+    if args.plot:
+        print(f"wrote {write_progress_plot(args.plot, summaries, args.metric)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

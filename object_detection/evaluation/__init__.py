@@ -1,0 +1,1 @@
+"""COCO box and mask metrics (pycocotools), evaluation logs of runs, and their aggregation."""

@@ -1,0 +1,113 @@
+"""Aggregated results as a terminal table (percent), CSV and JSON (fractions 0..1).
+
+CSV: one row per run and a ``mean`` and a ``std`` row per setting, with the columns
+``dataset, stride, scales, row, folder, step, checkpoint`` and one per metric (full names);
+undefined values are empty. JSON: the same, nested by setting, with the selection metric and
+the averaging rules; undefined values are null.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+
+from object_detection.evaluation import metric_names
+from object_detection.evaluation.aggregate import MEAN_RULE, STD_RULE, Collection, SettingSummary
+
+_PREFIX_LABELS = {metric_names.BOXES: "box ", metric_names.MASKS: "mask "}
+_STAT_LABELS = {"Precision/mAP": "mAP", "Precision/mAP@.50IOU": "@.50",
+                "Precision/mAP@.75IOU": "@.75", "Precision/mAP (small)": "S",
+                "Precision/mAP (medium)": "M", "Precision/mAP (large)": "L"}
+CSV_FIXED = ("dataset", "stride", "scales", "row", "folder", "step", "checkpoint")
+
+
+def short_label(metric: str) -> str:
+    """E.g. ``DetectionMasks_Precision/mAP@.50IOU`` -> ``mask @.50``."""
+    for prefix, label in _PREFIX_LABELS.items():
+        if metric.startswith(prefix):
+            stat = metric[len(prefix):]
+            return label + _STAT_LABELS.get(stat, stat)
+    return metric
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None or value < 0 else f"{100 * value:.2f}"
+
+
+def format_table(summaries: Sequence[SettingSummary], metrics: Sequence[str],
+                 selection_metric: str) -> str:
+    """A plain-text table: per setting, a row per run (its best evaluation), mean and std."""
+    labels = [short_label(m) for m in metrics]
+    width = max(7, *(len(label) for label in labels))
+    lines = [f"Best evaluation of each run by {selection_metric}; values in %.",
+             f"mean: {MEAN_RULE}.", f"std: {STD_RULE}.", ""]
+    header = f"{'run':<8}{'step':>8}  " + " ".join(f"{label:>{width}}" for label in labels)
+    for summary in summaries:
+        lines += [summary.setting.label(), header]
+        for run in summary.runs:
+            values = " ".join(f"{_percent(run.best.metrics.get(m)):>{width}}" for m in metrics)
+            lines.append(f"{run.run:<8}{run.best.step:>8}  {values}")
+        for name, row in (("mean", summary.mean), ("std", summary.std)):
+            values = " ".join(f"{_percent(row.get(m)):>{width}}" for m in metrics)
+            lines.append(f"{name:<8}{'':>8}  {values}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None or value < 0 else repr(float(value))
+
+
+def write_csv(path: str, summaries: Sequence[SettingSummary], metrics: Sequence[str]) -> str:
+    """Writes the CSV described in the module docstring; returns the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(CSV_FIXED) + list(metrics))
+        for summary in summaries:
+            setting = summary.setting
+            fixed = [setting.dataset, "" if setting.stride is None else setting.stride,
+                     " ".join(str(s) for s in setting.scales)]
+            for run in summary.runs:
+                writer.writerow(fixed + [run.run, run.folder, run.best.step,
+                                         run.best.checkpoint or ""]
+                                + [_cell(run.best.metrics.get(m)) for m in metrics])
+            for name, row in (("mean", summary.mean), ("std", summary.std)):
+                writer.writerow(fixed + [name, "", "", ""] + [_cell(row.get(m)) for m in metrics])
+    return path
+
+
+def _json_value(value: float | None) -> float | None:
+    return None if value is None or value < 0 else float(value)
+
+
+def to_json_dict(collection: Collection, summaries: Sequence[SettingSummary],
+                 metrics: Sequence[str], selection_metric: str, log_dir: str) -> dict:
+    """The JSON report as a dict (see the module docstring)."""
+    settings = []
+    for summary in summaries:
+        setting = summary.setting
+        settings.append({
+            "dataset": setting.dataset, "stride": setting.stride, "scales": list(setting.scales),
+            "runs": [{"run": r.run, "folder": r.folder, "step": r.best.step,
+                      "checkpoint": r.best.checkpoint,
+                      "metrics": {m: _json_value(r.best.metrics.get(m)) for m in metrics}}
+                     for r in summary.runs],
+            "mean": {m: summary.mean.get(m) for m in metrics},
+            "std": {m: summary.std.get(m) for m in metrics},
+            "values_averaged": {m: summary.values_used.get(m, 0) for m in metrics},
+        })
+    return {"log_dir": log_dir, "selection_metric": selection_metric, "mean_rule": MEAN_RULE,
+            "std_rule": STD_RULE, "settings": settings,
+            "skipped": [{"folder": f, "reason": r} for f, r in collection.skipped]}
+
+
+def write_json(path: str, report: dict) -> str:
+    """Writes a report dict (from ``to_json_dict``); returns the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    return path

@@ -1,11 +1,13 @@
 """The names of everything passed between stages: one vocabulary for the whole package.
 
-Two groups:
+Three groups:
 
 * ``TfExampleKeys``: feature keys inside serialized ``tf.train.Example`` records, the same
   keys as the TF Object Detection API, so records written here train there and back.
 * ``InputFields``: keys of the tensor dictionaries produced by the input pipeline
   (``object_detection.data``) and consumed by the model and the evaluators.
+* ``DetectionResultFields``: keys of the detection dictionaries returned by the model's
+  postprocess and by exported models (the OD API's output names).
 
 Conventions, kept the same everywhere in the package:
 
@@ -62,3 +64,14 @@ class InputFields:
     groundtruth_keypoints = "groundtruth_keypoints"  # float32 [N, K, 2] normalized (y, x)
     groundtruth_keypoint_visibilities = "groundtruth_keypoint_visibilities"  # int32 [N, K]
     num_groundtruth_boxes = "num_groundtruth_boxes"  # int32 []: N before padding
+
+
+class DetectionResultFields:
+    """Keys of the detection dictionaries that the model's postprocess and exported models return
+    (the OD API's output names), batched: ``[B, ...]``."""
+
+    num_detections = "num_detections"        # float32 [B]: valid rows of each image
+    detection_boxes = "detection_boxes"      # float32 [B, K, 4] normalized to the unpadded image
+    detection_scores = "detection_scores"    # float32 [B, K]
+    detection_classes = "detection_classes"  # float32 [B, K], 1-based
+    detection_masks = "detection_masks"      # float32 [B, K, mask_h, mask_w] box-relative

@@ -200,6 +200,11 @@ class ConvBatchNorm(keras.layers.Layer):
             return conv2d_same(inputs, kernel, self.stride, self.rate)
         if self.stride > 1 and self.rate > 1:
             raise ValueError("a strided convolution cannot also be atrous")
+        if self.stride > 1 and kernel.shape[0] == kernel.shape[1] == 1:
+            # A 1x1 "SAME" convolution of stride s reads pixels 0, s, 2s, ...: subsample, then
+            # convolve with stride 1. Same maths; it also avoids a oneDNN CPU bug that corrupts
+            # the heap in the kernel gradient of strided 1x1 convolutions with few channels.
+            return tf.nn.conv2d(inputs[:, ::self.stride, ::self.stride], kernel, 1, "SAME")
         return tf.nn.conv2d(inputs, kernel, self.stride, "SAME", dilations=self.rate)
 
     def _batch_norm_train(self, x: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,1 @@
+"""Meta-architectures: Mask R-CNN (RPN, ROI heads, mask head; predict / loss / postprocess)."""

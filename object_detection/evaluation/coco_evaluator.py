@@ -34,16 +34,16 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from object_detection.evaluation import metric_names
-from object_detection.fields import InputFields
+from object_detection.fields import DetectionResultFields, InputFields
 
 _LOG = logging.getLogger(__name__)
 
 # Output keys of the model (the OD API's detection field names).
-NUM_DETECTIONS = "num_detections"
-DETECTION_BOXES = "detection_boxes"
-DETECTION_SCORES = "detection_scores"
-DETECTION_CLASSES = "detection_classes"
-DETECTION_MASKS = "detection_masks"
+NUM_DETECTIONS = DetectionResultFields.num_detections
+DETECTION_BOXES = DetectionResultFields.detection_boxes
+DETECTION_SCORES = DetectionResultFields.detection_scores
+DETECTION_CLASSES = DetectionResultFields.detection_classes
+DETECTION_MASKS = DetectionResultFields.detection_masks
 
 # Reframe at most this many image pixels (times masks) at once.
 _REFRAME_PIXELS_PER_CHUNK = 1 << 24

@@ -39,7 +39,7 @@ from object_detection.core.box_coder import FasterRcnnBoxCoder
 from object_detection.core.post_processing import batch_multiclass_nms, nms_proposals
 from object_detection.core.sampler import balanced_sample
 from object_detection.core.target_assigner import assign_box_targets
-from object_detection.fields import InputFields
+from object_detection.fields import DetectionResultFields, InputFields
 from object_detection.meta_architectures import groundtruth as gt_lib
 from object_detection.meta_architectures.box_head import BoxClassifierHead
 from object_detection.meta_architectures.mask_head import MaskHead
@@ -53,11 +53,11 @@ RPN_MATCHED_THRESHOLD = 0.7
 RPN_UNMATCHED_THRESHOLD = 0.3
 
 # Output names, as the OD API's.
-NUM_DETECTIONS = "num_detections"
-DETECTION_BOXES = "detection_boxes"
-DETECTION_SCORES = "detection_scores"
-DETECTION_CLASSES = "detection_classes"
-DETECTION_MASKS = "detection_masks"
+NUM_DETECTIONS = DetectionResultFields.num_detections
+DETECTION_BOXES = DetectionResultFields.detection_boxes
+DETECTION_SCORES = DetectionResultFields.detection_scores
+DETECTION_CLASSES = DetectionResultFields.detection_classes
+DETECTION_MASKS = DetectionResultFields.detection_masks
 
 # Loss names, as the OD API's.
 RPN_LOCALIZATION_LOSS = "Loss/RPNLoss/localization_loss"

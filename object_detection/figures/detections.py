@@ -122,7 +122,8 @@ class ImageDetections:
 
     @classmethod
     def from_model_output(cls, output_dict: Mapping[str, Any], image_index: int,
-                          image_height: int, image_width: int) -> ImageDetections:
+                          image_height: int, image_width: int,
+                          score_threshold: float | None = None) -> ImageDetections:
         """The detections of image ``image_index`` of a batched model output.
 
         Args:
@@ -134,6 +135,8 @@ class ImageDetections:
           image_index: which image of the batch.
           image_height, image_width: the size of that image (as fed to the model, before any
             resizing the model does itself); masks are reframed to it.
+          score_threshold: keep only detections scoring above it (as ``filter``), before the
+            masks are reframed: image-sized masks of every slot of a large map would take GBs.
 
         Box-relative masks are pasted into the image with ``reframe_box_masks_to_image_masks``
         (imported here, so that only this method needs TensorFlow).
@@ -153,13 +156,16 @@ class ImageDetections:
         boxes = boxes[image_index, :count]
         scores = np.asarray(output_dict[Fields.detection_scores])[image_index, :count]
         classes = np.asarray(output_dict[Fields.detection_classes])[image_index, :count]
+        keep = (np.arange(count) if score_threshold is None
+                else np.flatnonzero(scores > score_threshold))
+        boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
         masks = None
         if Fields.detection_masks in output_dict:
             box_masks = np.asarray(output_dict[Fields.detection_masks], np.float32)
             if box_masks.ndim != 4:
                 raise ValueError(f"model output: '{Fields.detection_masks}' must be [B, K, h, w], "
                                  f"got shape {box_masks.shape}")
-            masks = _reframe(box_masks[image_index, :count], boxes, image_height, image_width)
+            masks = _reframe(box_masks[image_index, :count][keep], boxes, image_height, image_width)
         return cls(boxes, scores, classes, masks)
 
 

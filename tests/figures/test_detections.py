@@ -91,6 +91,9 @@ def test_from_model_output_slices_and_reframes():
     expected[2:7, 6:13] = 1.0
     np.testing.assert_allclose(dets.masks[0], expected, atol=1e-6)
     assert dets.masks[1].max() == 0.0
+    above = ImageDetections.from_model_output(output, 1, 9, 13, score_threshold=0.5)
+    np.testing.assert_array_equal(above.classes, [1])  # the 0.4 row is dropped before reframing
+    np.testing.assert_allclose(above.masks, dets.filter(0.5).masks)
     empty = ImageDetections.from_model_output(output, 0, 9, 13)
     assert len(empty) == 0 and empty.masks.shape == (0, 9, 13)
     with pytest.raises(ValueError, match="image index 2"):

@@ -60,7 +60,7 @@ def test_quickstart_settings_and_initializers():
     assert model.first_stage_settings.max_proposals == 100
     assert model.second_stage_settings.batch_size == 32
     assert model.second_stage_settings.max_total_detections == 50
-    assert (model.mask_head.mask_height, model.mask_head.num_conv_layers) == (15, 2)
+    assert (model.mask_head.mask_height, model.mask_head.num_conv_layers) == (15, 4)
     init = model.rpn_head.conv.kernel_initializer
     assert isinstance(init, keras.initializers.TruncatedNormal) and init.stddev == \
         pytest.approx(0.01)

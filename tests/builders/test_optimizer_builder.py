@@ -280,8 +280,9 @@ def test_shipped_and_odapi_configs_build(path):
 def test_quickstart_and_published_schedules():
     quick = config_lib.load_pipeline_config(CONFIGS_DIR / "quickstart.config")
     _, schedule = ob.build_optimizer(quick.train_config.optimizer)
-    np.testing.assert_allclose(_rates(schedule, [0, 50, 100, 800, 1500]),
-                               [0.0001, 0.00055, 0.001, 0.0005, 0.0], rtol=1e-5, atol=1e-9)
+    # warm-up 0.0003 -> 0.003 over 200 steps, then cosine to 0 at step 4000 (half at 2100)
+    np.testing.assert_allclose(_rates(schedule, [0, 100, 200, 2100, 4000]),
+                               [0.0003, 0.00165, 0.003, 0.0015, 0.0], rtol=1e-5, atol=1e-9)
     published = config_lib.load_pipeline_config(
         CONFIGS_DIR / "mask_rcnn_resnet101_atrous_pictorial_maps.config")
     optimizer, schedule = ob.build_optimizer(published.train_config.optimizer)

@@ -1,0 +1,144 @@
+"""Evaluating a model on the evaluation records: COCO box and mask metrics, mean losses.
+
+Each batch of ``eval_input_reader`` goes through the model in inference mode (one
+``tf.function``, input signature from the dataset's ``element_spec``); its detections and the
+batch's ground truth go to ``evaluation.CocoEvaluator``, which reframes the box-relative masks
+into the original image size and thresholds them at 0.5. The model's losses on the same batch
+(with the ground truth, ``training=False``) are averaged over the images, as the OD API reports
+them in evaluation.
+
+``eval_config.metrics_set``: ``coco_detection_metrics`` gives box metrics, ``coco_mask_metrics``
+box and mask metrics (the default when the model predicts masks). With
+``eval_config.use_moving_averages`` and an optimizer keeping averages, the averaged weights are
+evaluated (swapped in for the evaluation only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+
+from object_detection.evaluation.coco_evaluator import CocoEvaluator
+from object_detection.fields import InputFields
+from object_detection.protos import eval_pb2
+
+logger = logging.getLogger(__name__)
+
+BOX_METRICS = "coco_detection_metrics"
+MASK_METRICS = "coco_mask_metrics"
+SUPPORTED_METRICS_SETS = (BOX_METRICS, MASK_METRICS)
+
+
+@dataclass
+class EvalResult:
+    """One evaluation: COCO metrics (OD API names), mean losses, images and seconds taken."""
+
+    metrics: dict[str, float]
+    losses: dict[str, float] = field(default_factory=dict)
+    num_images: int = 0
+    seconds: float = 0.0
+
+
+def include_masks(config: eval_pb2.EvalConfig, model_predicts_masks: bool) -> bool:
+    """Whether to compute mask metrics: ``coco_mask_metrics`` in ``metrics_set`` (or no
+    metrics set and a model with masks). ValueError for an unknown set, or mask metrics from
+    a model without masks."""
+    sets = list(config.metrics_set)
+    unknown = [s for s in sets if s not in SUPPORTED_METRICS_SETS]
+    if unknown:
+        raise ValueError(f"eval_config.metrics_set: not supported: {', '.join(unknown)} "
+                         f"(supported: {', '.join(SUPPORTED_METRICS_SETS)})")
+    wanted = MASK_METRICS in sets or (not sets and model_predicts_masks)
+    if wanted and not model_predicts_masks:
+        raise ValueError("eval_config.metrics_set asks for coco_mask_metrics but the model "
+                         "predicts no masks (number_of_stages: 3 and predict_instance_masks)")
+    return wanted
+
+
+@contextlib.contextmanager
+def moving_averages_swapped_in(variables: Sequence, optimizer) -> Iterator[None]:
+    """Within the block ``variables`` (the list the optimizer was built with) hold the
+    optimizer's moving averages; afterwards their own values again. A no-op without EMA."""
+    if optimizer is None or not getattr(optimizer, "use_ema", False):
+        yield
+        return
+    averages = optimizer._model_variables_moving_average  # Keras keeps them here
+    saved = [tf.identity(v) for v in variables]
+    for variable, average in zip(variables, averages):
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+
+
+@contextlib.contextmanager
+def _seed_state_kept(model) -> Iterator[None]:
+    """Evaluation losses draw samples; keep the model's sampler state as training left it, so
+    an evaluation does not change the training that follows (and resuming repeats it)."""
+    generator = getattr(model, "seed_generator", None)
+    state = getattr(generator, "state", None)
+    saved = None if state is None else tf.identity(state)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            state.assign(saved)
+
+
+class ModelEvaluator:
+    """Evaluates ``model`` on ``dataset`` (batches of ``InputFields``) against ``categories``.
+
+    Create it once per run; ``evaluate()`` reads the dataset anew each time.
+    """
+
+    def __init__(self, model, dataset: tf.data.Dataset, categories: Sequence[dict], *,
+                 masks: bool, losses: bool = True) -> None:
+        self.model = model
+        self.dataset = dataset
+        self.categories = list(categories)
+        self.masks = masks
+        self.losses = losses
+        self._run = tf.function(self._run_batch, input_signature=[dataset.element_spec],
+                                autograph=False)
+
+    @property
+    def num_traces(self) -> int:
+        return self._run.experimental_get_tracing_count()
+
+    def _run_batch(self, batch):
+        detections = self.model(batch[InputFields.image], batch[InputFields.true_image_shape],
+                                training=False)
+        losses = self.model.compute_losses(batch, training=False) if self.losses else {}
+        if losses:
+            losses = dict(losses)
+            losses["Loss/total_loss"] = tf.add_n(list(losses.values()))
+        return detections, losses
+
+    def evaluate(self) -> EvalResult:
+        """Runs over the whole dataset once; the COCO metrics and the per-image mean losses."""
+        start = time.monotonic()
+        evaluator = CocoEvaluator(self.categories)
+        sums: dict[str, float] = {}
+        images = 0
+        with _seed_state_kept(self.model):
+            for batch in self.dataset:
+                detections, losses = self._run(batch)
+                size = int(batch[InputFields.image].shape[0])
+                evaluator.add_batch(detections, batch)
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + float(value) * size
+                images += size
+        if images == 0:
+            raise ValueError("the evaluation records hold no examples")
+        metrics = evaluator.evaluate(include_masks=self.masks)
+        if evaluator.skipped:
+            logger.warning("evaluation skipped detections: %s", dict(evaluator.skipped))
+        return EvalResult(metrics, {name: total / images for name, total in sums.items()},
+                          images, time.monotonic() - start)

@@ -1,0 +1,158 @@
+"""Exporting a trained checkpoint: SavedModel, frozen graph, pipeline config, model checkpoint.
+
+``export_model`` writes into ``output_dir`` (the OD API's layout)::
+
+    saved_model/                  SavedModel, signature "serving_default": input_tensor -> outputs
+    frozen_inference_graph.pb     GraphDef, image_tensor:0 -> num_detections:0, ... (TF1 names)
+    pipeline.config               the pipeline config the model was built from
+    checkpoint/ckpt-0.*, checkpoint/checkpoint   the model's variables only (no optimizer)
+
+Outputs are described in ``detection_module``; both models resize raw images with the
+resizer of the pipeline config, so they take images of any size. The weights are the
+checkpoint's model part, or the optimizer's moving averages of them where the evaluation used
+those (``uses_moving_averages``), so that an export scores what the evaluation scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from object_detection import config as config_lib
+from object_detection.builders import input_builder, model_builder, optimizer_builder
+from object_detection.data import resizer as resizers
+from object_detection.export import frozen_graph, run_folder
+from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR, SIGNATURE,
+                                                      DetectionModule, check_input_type)
+from object_detection.protos import pipeline_pb2
+from object_detection.training import checkpoints as ckpt_lib
+from object_detection.training import evaluate
+from object_detection.training.trainer import TrainSettings, select_trainable_variables
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_CONFIG_NAME = "pipeline.config"
+CHECKPOINT_DIR = "checkpoint"
+_BUILD_SIZE = (64, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedFiles:
+    """Where ``export_model`` wrote: the folder and each of its parts."""
+
+    output_dir: Path
+    saved_model: Path
+    frozen_graph: Path
+    pipeline_config: Path
+    checkpoint: Path  # the prefix, .../checkpoint/ckpt-0
+
+    def paths(self) -> list[Path]:
+        return [self.saved_model, self.frozen_graph, self.pipeline_config,
+                self.checkpoint.parent]
+
+
+def uses_moving_averages(pipeline: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
+    """Whether the evaluation (hence the choice of the best checkpoint) used the optimizer's
+    moving averages of the weights: ``optimizer.use_moving_average`` and
+    ``eval_config.use_moving_averages``."""
+    return (pipeline.train_config.optimizer.use_moving_average
+            and pipeline.eval_config.use_moving_averages)
+
+
+def _restore(model, pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str) -> None:
+    """The model part of ``checkpoint`` into ``model``; with moving averages (see
+    ``uses_moving_averages``) the averaged weights, read from the optimizer's part."""
+    if not uses_moving_averages(pipeline):
+        ckpt_lib.restore_model(model, checkpoint)
+        return
+    settings = TrainSettings.from_config(pipeline.train_config)
+    variables = select_trainable_variables(model, settings.update_trainable_variables,
+                                           settings.freeze_variables)
+    optimizer, _ = optimizer_builder.build_optimizer(pipeline.train_config.optimizer)
+    optimizer.build(variables)
+    ckpt_lib.make_checkpoint(model, optimizer).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
+    with evaluate.moving_averages_swapped_in(variables, optimizer):
+        averages = [tf.identity(v) for v in variables]
+    for variable, average in zip(variables, averages):
+        variable.assign(average)
+    logger.info("%s: exporting the moving averages of the weights "
+                "(eval_config.use_moving_averages)", checkpoint)
+
+
+def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
+                            checkpoint: str | os.PathLike):
+    """(MaskRCNN built for inference with the checkpoint's weights, its image resizer).
+
+    Only the model part of the checkpoint is read (with ``uses_moving_averages``, the
+    optimizer's averages instead of the raw weights). Raises FileNotFoundError when the
+    checkpoint does not exist and ValueError when it does not fit the model.
+    """
+    checkpoint = os.fspath(checkpoint)
+    if not tf.io.gfile.exists(checkpoint + ".index"):
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint} (no {checkpoint}.index)")
+    resizer = input_builder.build_image_resizer(pipeline.model.faster_rcnn.image_resizer)
+    model = model_builder.build(pipeline.model, is_training=False)
+    model.ensure_built(resizers.resized_static_shape(resizer) or _BUILD_SIZE)
+    try:
+        _restore(model, pipeline, checkpoint)
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        text = str(error).strip()
+        first_line = text.splitlines()[0] if text else type(error).__name__
+        raise ValueError(f"{checkpoint}: does not fit the model of the pipeline config "
+                         f"({first_line})") from None
+    return model, resizer
+
+
+def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str | os.PathLike,
+                 output_dir: str | os.PathLike, input_type: str = IMAGE_TENSOR) -> ExportedFiles:
+    """Exports the model of ``pipeline`` with the weights of ``checkpoint`` (a prefix such as
+    ``run/ckpt-1500``) into ``output_dir`` (see the module docstring).
+
+    ``input_type`` chooses the SavedModel's input (``detection_module.INPUT_TYPES``); the
+    frozen graph always takes ``image_tensor``.
+    """
+    check_input_type(input_type)
+    if pipeline.model.WhichOneof("model") != "faster_rcnn":
+        raise ValueError("pipeline config: the model is not a faster_rcnn (Mask R-CNN) model")
+    model, resizer = restore_inference_model(pipeline, checkpoint)
+    module = DetectionModule(model, resizer)
+    # Kept in the SavedModel so that a loader can tell encoded images from tf.Examples.
+    module.input_type = tf.Variable(input_type, trainable=False, name="input_type")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    saved_model = out / SAVED_MODEL_DIR
+    serve = module.serving_function(input_type)
+    tf.saved_model.save(module, os.fspath(saved_model),
+                        signatures={SIGNATURE: serve.get_concrete_function()})
+    logger.info("wrote the SavedModel (%s input) to %s", input_type, saved_model)
+
+    frozen = frozen_graph.write_frozen_graph(frozen_graph.freeze(module),
+                                             out / frozen_graph.FROZEN_GRAPH_NAME)
+    logger.info("wrote the frozen graph to %s", frozen)
+
+    config_path = config_lib.write_pipeline_config(pipeline, out / PIPELINE_CONFIG_NAME)
+    manager = tf.train.CheckpointManager(ckpt_lib.make_checkpoint(model),
+                                         os.fspath(out / CHECKPOINT_DIR), max_to_keep=1)
+    prefix = manager.save(checkpoint_number=0)
+    logger.info("wrote the model checkpoint to %s", prefix)
+    return ExportedFiles(out, saved_model, frozen, config_path, Path(prefix))
+
+
+def export_run(run_dir: str | os.PathLike, output_dir: str | os.PathLike,
+               checkpoint: str | None = None, input_type: str = IMAGE_TENSOR,
+               pipeline_config: str | os.PathLike | None = None
+               ) -> tuple[ExportedFiles, run_folder.ChosenCheckpoint]:
+    """Exports a checkpoint of a run folder (``run_folder.choose_checkpoint``: "best",
+    "latest", a step, or None for best-else-latest) with the run's ``pipeline.config`` (or
+    ``pipeline_config``). Everything is checked before anything is written."""
+    check_input_type(input_type)
+    chosen = run_folder.choose_checkpoint(run_dir, checkpoint)
+    config_path = pipeline_config or run_folder.pipeline_config_path(run_dir)
+    pipeline = config_lib.load_pipeline_config(config_path)
+    return export_model(pipeline, chosen.path, output_dir, input_type), chosen

@@ -1,0 +1,302 @@
+"""Running an exported model: load it, detect on an image, an image file or a whole folder.
+
+``load_model(path)`` takes an export folder (``convert_model.py``'s ``--output_dir``), a
+SavedModel folder, or a frozen graph ``.pb``, and returns an ``ExportedModel``. Its ``detect``
+gives ``ImageDetections`` of one image: normalized boxes, scores, 1-based classes, and
+image-sized mask probabilities pasted from the box-relative masks by
+``core.mask_ops.reframe_box_masks_to_image_masks`` (through
+``ImageDetections.from_model_output``). ``detect_folder`` goes over the images of a folder in
+name order, in batches, logging progress and every file it skips.
+
+Any model of another kind (no ``serving_default`` signature, missing detection outputs, a
+graph without ``image_tensor``) is refused with a ValueError of one sentence naming the path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from object_detection.export import frozen_graph, image_files
+from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSOR,
+                                                      FLOAT_IMAGE_TENSOR, IMAGE_TENSOR,
+                                                      SAVED_MODEL_DIR, SIGNATURE, TF_EXAMPLE)
+from object_detection.fields import DetectionResultFields as Fields
+from object_detection.fields import TfExampleKeys
+from object_detection.figures.detections import ImageDetections, check_image
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_OUTPUTS = (Fields.detection_boxes, Fields.detection_scores, Fields.detection_classes)
+_OPTIONAL_OUTPUTS = (Fields.num_detections, Fields.detection_masks)
+_SAVED_MODEL_FILE = "saved_model.pb"
+
+Runner = Callable[[list[np.ndarray]], dict[str, np.ndarray]]
+
+
+# ------------------------------------------------------------------------------ encoding
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _example_bytes(image: np.ndarray) -> bytes:
+    feature = {
+        TfExampleKeys.image_encoded: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[_png_bytes(image)])),
+        TfExampleKeys.image_format: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[b"png"])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def model_input(images: Sequence[np.ndarray], input_type: str) -> tf.Tensor:
+    """A batch of uint8 [H, W, 3] images as the input of an ``input_type`` model (tensor inputs
+    need images of one size; strings are lossless PNGs)."""
+    if input_type in (ENCODED_IMAGE_STRING_TENSOR, TF_EXAMPLE):
+        encode = _png_bytes if input_type == ENCODED_IMAGE_STRING_TENSOR else _example_bytes
+        return tf.constant([encode(image) for image in images], tf.string)
+    sizes = {image.shape for image in images}
+    if len(sizes) != 1:
+        raise ValueError(f"a batch of {input_type} images must have one size, got "
+                         f"{sorted(sizes)}")
+    batch = np.stack(images)
+    return tf.constant(batch, tf.float32 if input_type == FLOAT_IMAGE_TENSOR else tf.uint8)
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def _outputs_problem(path: Path, names: Sequence[str], what: str) -> ValueError | None:
+    missing = [key for key in REQUIRED_OUTPUTS if key not in names]
+    if not missing:
+        return None
+    return ValueError(f"{path}: not an exported detection model: {what} has no "
+                      f"{', '.join(missing)} output (it has: {', '.join(sorted(names)) or 'none'})")
+
+
+def _input_type_of(spec: tf.TensorSpec, loaded) -> str | None:
+    if spec.dtype == tf.uint8 and spec.shape.rank == 4:
+        return IMAGE_TENSOR
+    if spec.dtype == tf.float32 and spec.shape.rank == 4:
+        return FLOAT_IMAGE_TENSOR
+    if spec.dtype == tf.string and spec.shape.rank == 1:
+        saved = getattr(loaded, "input_type", None)
+        saved = saved.numpy().decode() if saved is not None else ENCODED_IMAGE_STRING_TENSOR
+        return saved if saved in (ENCODED_IMAGE_STRING_TENSOR, TF_EXAMPLE) else None
+    return None
+
+
+def _load_saved_model(path: Path) -> tuple[Runner, str]:
+    try:
+        loaded = tf.saved_model.load(os.fspath(path))
+    except Exception as error:  # TF raises many kinds for a broken or foreign SavedModel
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path}: not a loadable SavedModel ({first})") from None
+    if SIGNATURE not in loaded.signatures:
+        raise ValueError(f"{path}: not an exported detection model: the SavedModel has no "
+                         f"'{SIGNATURE}' signature (it has: "
+                         f"{', '.join(loaded.signatures) or 'none'})")
+    function = loaded.signatures[SIGNATURE]
+    problem = _outputs_problem(path, list(function.structured_outputs), f"'{SIGNATURE}'")
+    if problem:
+        raise problem
+    inputs = function.structured_input_signature[1]
+    input_type = _input_type_of(next(iter(inputs.values())), loaded) if len(inputs) == 1 else None
+    if input_type is None:
+        raise ValueError(f"{path}: not an exported detection model: '{SIGNATURE}' must take one "
+                         f"uint8 or float32 [B, H, W, 3] image tensor or a string [B] tensor, "
+                         f"it takes {inputs}")
+    input_name = next(iter(inputs))
+    keys = [k for k in REQUIRED_OUTPUTS + _OPTIONAL_OUTPUTS if k in function.structured_outputs]
+
+    def run(images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = function(**{input_name: model_input(images, input_type)})
+        return {key: outputs[key].numpy() for key in keys}
+
+    run.keep_alive = loaded  # the signature needs its SavedModel object alive
+    return run, input_type
+
+
+def _load_frozen_graph(path: Path) -> tuple[Runner, str]:
+    graph_def = frozen_graph.read_frozen_graph(path)
+    names = {node.name for node in graph_def.node}
+    if frozen_graph.INPUT_NODE not in names:
+        raise ValueError(f"{path}: not a detection frozen graph: it has no "
+                         f"'{frozen_graph.INPUT_NODE}' input node")
+    problem = _outputs_problem(path, [n for n in names if n in REQUIRED_OUTPUTS],
+                               "the frozen graph")
+    if problem:
+        raise problem
+    keys = [k for k in REQUIRED_OUTPUTS + _OPTIONAL_OUTPUTS if k in names]
+    wrapped = tf.compat.v1.wrap_function(
+        lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    function = wrapped.prune(f"{frozen_graph.INPUT_NODE}:0", {k: f"{k}:0" for k in keys})
+
+    def run(images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = function(model_input(images, IMAGE_TENSOR))
+        return {key: outputs[key].numpy() for key in keys}
+
+    return run, IMAGE_TENSOR
+
+
+def _resolve(path: Path) -> tuple[str, Path]:
+    """("saved_model" | "frozen_graph", the path to load) for an export folder, a SavedModel
+    folder or a .pb file."""
+    if path.is_file():
+        if path.name == _SAVED_MODEL_FILE:
+            return "saved_model", path.parent
+        return "frozen_graph", path
+    if (path / _SAVED_MODEL_FILE).is_file():
+        return "saved_model", path
+    if (path / SAVED_MODEL_DIR / _SAVED_MODEL_FILE).is_file():
+        return "saved_model", path / SAVED_MODEL_DIR
+    if (path / frozen_graph.FROZEN_GRAPH_NAME).is_file():
+        return "frozen_graph", path / frozen_graph.FROZEN_GRAPH_NAME
+    raise ValueError(f"{path}: not an exported model: no {_SAVED_MODEL_FILE}, "
+                     f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME} in the folder")
+
+
+def load_model(path: str | os.PathLike) -> ExportedModel:
+    """Loads an export folder (its SavedModel), a SavedModel folder or a frozen graph file.
+
+    Raises FileNotFoundError when ``path`` does not exist and ValueError (one sentence naming
+    the path) when it is not a detection model.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {path}")
+    kind, target = _resolve(path)
+    if kind == "saved_model":
+        run, input_type = _load_saved_model(target)
+    else:
+        run, input_type = _load_frozen_graph(target)
+    logger.info("loaded the %s %s (%s input)", kind.replace("_", " "), target, input_type)
+    return ExportedModel(run, input_type, target, kind)
+
+
+# ------------------------------------------------------------------------------ detecting
+
+
+@dataclasses.dataclass
+class FolderReport:
+    """What ``detect_folder`` did: images processed, detections found, files skipped (with
+    the reason) and images that could not be read (with the error)."""
+
+    processed: list[str] = dataclasses.field(default_factory=list)
+    detections: int = 0
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    unreadable: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{len(self.processed)} images, {self.detections} detections, "
+                f"{len(self.skipped)} other files skipped, {len(self.unreadable)} unreadable")
+
+
+class ExportedModel:
+    """A loaded exported model (see ``load_model``). ``input_type``: what it takes;
+    ``path``: what was loaded; ``kind``: "saved_model" or "frozen_graph"."""
+
+    def __init__(self, run: Runner, input_type: str, path: Path, kind: str) -> None:
+        self._run = run
+        self.input_type = input_type
+        self.path = path
+        self.kind = kind
+
+    def run(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's raw batched outputs (``DetectionResultFields``, masks box-relative) for
+        uint8 [H, W, 3] images (of one size, unless the model takes encoded strings)."""
+        images = [check_image(image) for image in images]
+        if not images:
+            raise ValueError("no images to run the model on")
+        return self._run(images)
+
+    def detect_batch(self, images: Sequence[np.ndarray],
+                     score_threshold: float | None = None) -> list[ImageDetections]:
+        """``ImageDetections`` of each image, masks of its own size; with ``score_threshold``
+        only the detections scoring above it."""
+        outputs = self.run(images)
+        result = []
+        for index, image in enumerate(images):
+            result.append(ImageDetections.from_model_output(
+                outputs, index, image.shape[0], image.shape[1], score_threshold))
+        return result
+
+    def detect(self, image: np.ndarray | str | os.PathLike,
+               score_threshold: float | None = None) -> ImageDetections:
+        """Detections of one uint8 [H, W, 3] RGB image or image file."""
+        if isinstance(image, (str, os.PathLike)):
+            image = image_files.read_rgb(image)
+        return self.detect_batch([check_image(image)], score_threshold)[0]
+
+    def _batchable(self, batch: list[np.ndarray], image: np.ndarray) -> bool:
+        strings = self.input_type in (ENCODED_IMAGE_STRING_TENSOR, TF_EXAMPLE)
+        return not batch or strings or batch[0].shape == image.shape
+
+    def detect_folder(self, folder: str | os.PathLike, batch_size: int = 1, *,
+                      score_threshold: float | None = None,
+                      report: FolderReport | None = None
+                      ) -> Iterator[tuple[Path, np.ndarray, ImageDetections]]:
+        """Yields ``(path, image uint8 [H, W, 3], detections)`` for each image file of
+        ``folder`` in name order.
+
+        Images go to the model ``batch_size`` at a time (for tensor inputs, consecutive images
+        of one size). Other files and sub-folders are skipped and unreadable images reported,
+        each with a logged warning, and recorded in ``report`` when given. FileNotFoundError
+        when the folder is missing, ValueError when it holds no image files.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        report = report if report is not None else FolderReport()
+        listing = image_files.list_folder(folder)
+        for path in listing.other_files:
+            reason = (f"not an image file (image files end in "
+                      f"{', '.join(image_files.IMAGE_EXTENSIONS)})")
+            logger.warning("skipping %s: %s", path, reason)
+            report.skipped.append((os.fspath(path), reason))
+        for path in listing.folders:
+            logger.warning("skipping %s: a folder (sub-folders are not searched)", path)
+            report.skipped.append((os.fspath(path), "a folder"))
+        if not listing.images:
+            raise ValueError(f"{folder}: no image files (looked for "
+                             f"{', '.join(image_files.IMAGE_EXTENSIONS)})")
+        total = len(listing.images)
+        batch: list[tuple[Path, np.ndarray]] = []
+        for path in listing.images:
+            try:
+                image = image_files.read_rgb(path)
+            except (ValueError, OSError) as error:
+                logger.warning("skipping %s", error)
+                report.unreadable.append((os.fspath(path), str(error)))
+                continue
+            if len(batch) == batch_size or not self._batchable([b[1] for b in batch], image):
+                yield from self._finish(batch, score_threshold, report, total)
+                batch = []
+            batch.append((path, image))
+        yield from self._finish(batch, score_threshold, report, total)
+        logger.info("%s: %s", folder, report.summary())
+
+    def _finish(self, batch: list[tuple[Path, np.ndarray]], score_threshold: float | None,
+                report: FolderReport, total: int
+                ) -> Iterator[tuple[Path, np.ndarray, ImageDetections]]:
+        if not batch:
+            return
+        results = self.detect_batch([image for _, image in batch], score_threshold)
+        for (path, image), detections in zip(batch, results):
+            report.processed.append(os.fspath(path))
+            report.detections += len(detections)
+            logger.info("[%d/%d] %s: %d detections", len(report.processed), total, path.name,
+                        len(detections))
+            yield path, image, detections

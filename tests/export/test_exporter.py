@@ -1,0 +1,121 @@
+"""Export round trips: the SavedModel and the frozen graph (read with TF1 APIs only) give the
+checkpoint's own inference; the exported pipeline config and model-only checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from object_detection import config as config_lib
+from object_detection.builders import model_builder, optimizer_builder
+from object_detection.export import exporter
+from object_detection.training import checkpoints as ckpt_lib
+
+from tests.export.conftest import KEYS, assert_outputs_close, reference_outputs, tiny_pipeline
+
+def test_export_folder_layout(tiny_export):
+    out = tiny_export.files.output_dir
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["checkpoint", "frozen_inference_graph.pb", "pipeline.config", "saved_model"]
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    assert tiny_export.files.checkpoint == out / "checkpoint" / "ckpt-0"
+
+
+def test_saved_model_reload_gives_the_checkpoints_own_inference(tiny_export):
+    loaded = tf.saved_model.load(str(tiny_export.files.saved_model))
+    serve = loaded.signatures["serving_default"]
+    spec = serve.structured_input_signature[1]["input_tensor"]
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 3]
+    assert set(serve.structured_outputs) == set(KEYS)
+    # 80 x 100 raw image: the SavedModel resizes it to 64 x 64 itself, as in training.
+    outputs = serve(input_tensor=tf.constant(tiny_export.image[np.newaxis]))
+    assert_outputs_close({k: v.numpy() for k, v in outputs.items()}, tiny_export.reference)
+    masks = outputs["detection_masks"].numpy()
+    assert masks.shape[2:] == (15, 15) and 0.0 <= masks.min() and masks.max() <= 1.0
+
+
+def test_frozen_graph_runs_with_tf1_graph_import_only(tiny_export):
+    """A consumer written as for the OD API's frozen_inference_graph.pb."""
+    graph_def = tf.compat.v1.GraphDef()
+    with tf.io.gfile.GFile(str(tiny_export.files.frozen_graph), "rb") as f:
+        graph_def.ParseFromString(f.read())
+    assert not any(node.op in ("VarHandleOp", "VariableV2") for node in graph_def.node)
+    placeholders = [node.name for node in graph_def.node if node.op == "Placeholder"]
+    assert placeholders == ["image_tensor"]
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    image_tensor = graph.get_tensor_by_name("image_tensor:0")
+    assert image_tensor.dtype == tf.uint8 and image_tensor.shape.as_list() == [None, None, None, 3]
+    fetches = {key: graph.get_tensor_by_name(f"{key}:0") for key in KEYS}
+    with tf.compat.v1.Session(graph=graph) as session:
+        outputs = session.run(fetches, feed_dict={image_tensor: tiny_export.image[np.newaxis]})
+    assert_outputs_close(outputs, tiny_export.reference)
+
+
+def test_exported_pipeline_config_and_model_only_checkpoint(tiny_export):
+    files = tiny_export.files
+    assert config_lib.load_pipeline_config(files.pipeline_config) == tiny_export.pipeline
+    names = [name for name, _ in tf.train.list_variables(str(files.checkpoint))]
+    assert not any(name.startswith(("optimizer", "step")) for name in names)
+    model, _ = exporter.restore_inference_model(tiny_export.pipeline, str(files.checkpoint))
+    saved = [name for name in names if name.startswith("variables/")]
+    assert len(saved) == len(ckpt_lib.variable_map(model)) == len(model.variables)
+    assert_outputs_close(reference_outputs(tiny_export.pipeline, str(files.checkpoint),
+                                           tiny_export.image), tiny_export.reference)
+
+
+def test_export_of_another_checkpoint_differs(tiny_export, tmp_path):
+    """The exported weights are the chosen checkpoint's: the latest one gives other scores."""
+    latest = tiny_export.checkpoints[20]
+    model, resizer = exporter.restore_inference_model(tiny_export.pipeline, latest)
+    resized, _, shape = resizer(tf.constant(tiny_export.image, tf.float32), None)
+    scores = model(resized[None], shape[None])["detection_scores"].numpy()
+    assert np.abs(scores - tiny_export.reference["detection_scores"]).max() > 1e-3
+
+
+def test_checkpoint_of_another_model_is_refused(tiny_export):
+    other = tiny_pipeline("model.faster_rcnn.first_stage_box_predictor_depth=64")
+    with pytest.raises(ValueError, match="ckpt-10: does not fit the model"):
+        exporter.restore_inference_model(other, tiny_export.checkpoints[10])
+
+
+def test_missing_checkpoint_is_named_and_nothing_written(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="ckpt-5"):
+        exporter.export_model(tiny_pipeline(), tmp_path / "ckpt-5", out)
+    assert not out.exists()
+
+
+def test_unknown_input_type_is_refused(tiny_export, tmp_path):
+    with pytest.raises(ValueError, match="input type not supported: 'jpeg'.*image_tensor"):
+        exporter.export_model(tiny_export.pipeline, tiny_export.checkpoints[10], tmp_path / "o",
+                              input_type="jpeg")
+    assert not (tmp_path / "o").exists()
+
+
+def test_moving_averages_are_exported_when_the_evaluation_used_them(tmp_path):
+    """With optimizer.use_moving_average and eval_config.use_moving_averages the exported
+    weights are the optimizer's averages (what the evaluation scored); otherwise the raw ones."""
+    averaged = tiny_pipeline("train_config.optimizer.use_moving_average=true",
+                             "eval_config.use_moving_averages=true")
+    model = model_builder.build(averaged.model, is_training=True)
+    model.ensure_built()
+    optimizer, _ = optimizer_builder.build_optimizer(averaged.train_config.optimizer)
+    optimizer.build(model.trainable_variables)
+    averages = optimizer._model_variables_moving_average  # where Keras keeps them
+    for variable, average in zip(model.trainable_variables, averages):
+        average.assign(variable + 0.5)
+    path = ckpt_lib.RunCheckpoints(tmp_path, ckpt_lib.make_checkpoint(model, optimizer)).save(1)
+
+    exported, _ = exporter.restore_inference_model(averaged, path)
+    raw, _ = exporter.restore_inference_model(
+        tiny_pipeline("train_config.optimizer.use_moving_average=true"), path)
+    trained = model.trainable_variables  # the same order in every build of one config
+    assert len(exported.trainable_variables) == len(raw.trainable_variables) == len(trained)
+    for original, average, plain in zip(trained, exported.trainable_variables,
+                                        raw.trainable_variables):
+        np.testing.assert_allclose(average.numpy(), original.numpy() + 0.5, atol=1e-6,
+                                   err_msg=original.path)
+        np.testing.assert_array_equal(plain.numpy(), original.numpy())

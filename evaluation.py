@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""Shows what an exported model finds on a folder of maps and, with ground truth, scores it.
+
+For every image of --images, writes --output_dir/<map name>.png: the map with the detections
+scoring above --score_threshold drawn on it (translucent masks, boxes, "name: 87%" labels).
+With --ground_truth (a COCO instances JSON whose images' file_name are the names of the image
+files), also writes --output_dir/detections.json (every detection of the images in the ground
+truth, in the COCO results format: bbox in pixels, segmentation as compressed RLE) and
+metrics.json, and prints the COCO box and mask metrics under the OD API's names
+(DetectionBoxes_Precision/mAP, ..., DetectionMasks_Recall/AR@100 (large)). Images that are not
+in the ground truth are drawn and reported, not scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+DEFAULT_LABEL_MAP = Path(__file__).resolve().parent / "configs" / "pictorial_maps_label_map.pbtxt"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: python evaluation.py --model models/quickstart --images maps "
+               "--ground_truth maps/coco.json --output_dir evaluated")
+    parser.add_argument("--model", required=True, metavar="OUT",
+                        help="exported model: convert_model.py's output folder, a SavedModel "
+                             "folder or a frozen_inference_graph.pb")
+    parser.add_argument("--images", required=True, metavar="DIR",
+                        help="folder of maps (.png, .jpg, ...; other files are reported and "
+                             "skipped, sub-folders are not searched)")
+    parser.add_argument("--output_dir", required=True, metavar="DIR",
+                        help="where to write (nothing is written anywhere else)")
+    parser.add_argument("--ground_truth", metavar="COCO_JSON",
+                        help="COCO ground truth of the maps, matched by file name: also write "
+                             "detections.json and print the COCO metrics")
+    parser.add_argument("--score_threshold", type=float, default=0.3,
+                        help="draw the detections scoring above this (default 0.3; the COCO "
+                             "metrics use every detection, as the OD API's evaluation)")
+    parser.add_argument("--mask_threshold", type=float, default=0.5,
+                        help="mask probabilities above this belong to the figure (default 0.5)")
+    parser.add_argument("--label_map", default=str(DEFAULT_LABEL_MAP), metavar="PBTXT",
+                        help="class names for the labels (default "
+                             "configs/pictorial_maps_label_map.pbtxt)")
+    parser.add_argument("--batch_size", type=int, default=1,
+                        help="images per model call (default 1)")
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    if not 0.0 <= args.score_threshold <= 1.0:
+        return f"--score_threshold must be between 0 and 1, got {args.score_threshold}"
+    if not 0.0 <= args.mask_threshold < 1.0:
+        return f"--mask_threshold must be at least 0 and below 1, got {args.mask_threshold}"
+    if args.batch_size < 1:
+        return f"--batch_size must be at least 1, got {args.batch_size}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    from object_detection import label_map
+    from object_detection.evaluation import evaluate_exported
+    from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
+    from object_detection.export import inference
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        categories = label_map.load_categories(args.label_map)
+        ground_truth = CocoGroundTruthFile(args.ground_truth) if args.ground_truth else None
+        evaluate_exported.check_inputs(args.images, args.output_dir, ground_truth)
+        model = inference.load_model(args.model)
+        result = evaluate_exported.evaluate_folder(
+            model, args.images, args.output_dir, {c["id"]: c["display_name"] for c in categories},
+            ground_truth=ground_truth, score_threshold=args.score_threshold,
+            mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(result.lines()))
+    if not result.summary.maps:
+        print(f"error: {args.images}: no map could be read (see the skipped files above)",
+              file=sys.stderr)
+        return 1
+    if ground_truth is not None:
+        if result.metrics is None:
+            print(f"error: {args.ground_truth}: no image could be evaluated (see above)",
+                  file=sys.stderr)
+            return 1
+        print("\n".join(evaluate_exported.metric_lines(result.metrics)))
+        print(f"wrote {result.results_json}")
+        print(f"wrote {result.metrics_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Cuts the figures found by an exported model out of every map of a folder, for animation.
+
+For every image of --images, writes a folder --output_dir/<map name>/ in the published layout:
+extracted_map.png (the map with its figures painted white), config.json (numberOfCharacters,
+width, height) and for every figure (score above --score_threshold) char0/, char1/, ... with
+image.png (the figure inside its mask on a transparent background, padded to a square),
+padding.json ([x, y] of the figure in the square) and topLeftCorner.json ([left, top] of the
+figure on the map). Maps whose names differ only in extension or case get distinct folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: python extract_characters_for_animation.py --model models/quickstart "
+               "--images maps --output_dir characters")
+    parser.add_argument("--model", required=True, metavar="OUT",
+                        help="exported model: convert_model.py's output folder, a SavedModel "
+                             "folder or a frozen_inference_graph.pb")
+    parser.add_argument("--images", required=True, metavar="DIR",
+                        help="folder of maps (.png, .jpg, ...; other files are reported and "
+                             "skipped, sub-folders are not searched)")
+    parser.add_argument("--output_dir", required=True, metavar="DIR",
+                        help="where to write one folder per map (nothing is written anywhere "
+                             "else)")
+    parser.add_argument("--score_threshold", type=float, default=0.3,
+                        help="cut out the detections scoring above this (default 0.3)")
+    parser.add_argument("--mask_threshold", type=float, default=0.5,
+                        help="mask probabilities above this belong to the figure (default 0.5)")
+    parser.add_argument("--batch_size", type=int, default=1,
+                        help="images per model call (default 1)")
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    if not 0.0 <= args.score_threshold <= 1.0:
+        return f"--score_threshold must be between 0 and 1, got {args.score_threshold}"
+    if not 0.0 <= args.mask_threshold < 1.0:
+        return f"--mask_threshold must be at least 0 and below 1, got {args.mask_threshold}"
+    if args.batch_size < 1:
+        return f"--batch_size must be at least 1, got {args.batch_size}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    from object_detection.export import inference
+    from object_detection.figures import extract_folder, folder_runs
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        folder_runs.check_separate_folders(args.output_dir, args.images)
+        extract_folder.check_image_folder(args.images)
+        model = inference.load_model(args.model)
+        summary = extract_folder.extract_folder_for_animation(
+            model, args.images, args.output_dir, score_threshold=args.score_threshold,
+            mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(summary.lines()))
+    if not summary.maps:
+        print(f"error: {args.images}: no map could be read (see the skipped files above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

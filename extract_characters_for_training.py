@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Cuts the figures found by an exported model out of the maps of a figure folder, as training
+data for other networks (body-part segmentation, pose estimation).
+
+--data is a figure folder (images/, masks/, keypoints/; see
+object_detection/dataset_tools/figure_folder.py). Each detection scoring above
+--score_threshold is matched to the ground-truth figure its mask overlaps most; for every
+matched detection, numbered N = 0, 1, ... across all maps (in name order), --output_dir gets
+images_with_background/N.jpg (the box's crop of the map), images_with_some_background/N.jpg
+(the same, white outside the detected mask), masks/N.png (the matched figure's body-part
+labels in the crop, 255 elsewhere) and keypoints/N.json (its keypoints moved into the crop,
+those outside dropped). Detections that overlap no figure are counted and not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+IMAGE_FORMATS = ("jpg", "png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: python extract_characters_for_training.py --model models/quickstart "
+               "--data data/synthetic/test --output_dir training_figures")
+    parser.add_argument("--model", required=True, metavar="OUT",
+                        help="exported model: convert_model.py's output folder, a SavedModel "
+                             "folder or a frozen_inference_graph.pb")
+    parser.add_argument("--data", required=True, metavar="DIR",
+                        help="figure folder with the maps and their ground truth (images/, "
+                             "masks/, optional keypoints/)")
+    parser.add_argument("--output_dir", required=True, metavar="DIR",
+                        help="where to write the four sub-folders (nothing is written "
+                             "anywhere else; files of the same number are replaced)")
+    parser.add_argument("--score_threshold", type=float, default=0.3,
+                        help="use the detections scoring above this (default 0.3)")
+    parser.add_argument("--mask_threshold", type=float, default=0.5,
+                        help="mask probabilities above this belong to the figure (default 0.5)")
+    parser.add_argument("--image_format", choices=IMAGE_FORMATS, default="jpg",
+                        help="format of the two image crops (default jpg, as published; the "
+                             "body-part masks are always png)")
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    if not 0.0 <= args.score_threshold <= 1.0:
+        return f"--score_threshold must be between 0 and 1, got {args.score_threshold}"
+    if not 0.0 <= args.mask_threshold < 1.0:
+        return f"--mask_threshold must be at least 0 and below 1, got {args.mask_threshold}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    problem = _check_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    from object_detection.export import inference
+    from object_detection.figures import extract_folder, folder_runs
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        folder_runs.check_separate_folders(args.output_dir, args.data)
+        extract_folder.list_figure_maps(args.data)
+        model = inference.load_model(args.model)
+        summary = extract_folder.extract_folder_for_training(
+            model, args.data, args.output_dir, score_threshold=args.score_threshold,
+            mask_threshold=args.mask_threshold, image_format=args.image_format, progress=print)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(summary.lines()))
+    if not summary.maps:
+        print(f"error: {args.data}: no map could be read (see the skipped files above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

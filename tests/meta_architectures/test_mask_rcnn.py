@@ -129,7 +129,9 @@ def test_postprocess_scores_classes_and_clipping():
     model = _two_class_model(
         number_of_stages=2,
         **{"second_stage_post_processing.batch_non_max_suppression.max_total_detections": 5,
-           "second_stage_post_processing.batch_non_max_suppression.max_detections_per_class": 5})
+           "second_stage_post_processing.batch_non_max_suppression.max_detections_per_class": 5,
+           # keeps each proposal's best class only (the others score 1 / (e^4 + 2) or less)
+           "second_stage_post_processing.batch_non_max_suppression.score_threshold": 0.3})
     prediction = {
         "proposal_boxes": tf.constant([[[0.1, 0.1, 0.3, 0.3], [0.8, 0.8, 1.2, 1.1],
                                         [0.5, 0.5, 0.6, 0.6]]]),

@@ -19,6 +19,8 @@ import logging
 import os
 import sys
 
+from object_detection.figures import folder_runs
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 IMAGE_FORMATS = ("jpg", "png")
@@ -48,23 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args: argparse.Namespace) -> str | None:
-    if not 0.0 <= args.score_threshold <= 1.0:
-        return f"--score_threshold must be between 0 and 1, got {args.score_threshold}"
-    if not 0.0 <= args.mask_threshold < 1.0:
-        return f"--mask_threshold must be at least 0 and below 1, got {args.mask_threshold}"
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    problem = _check_args(args)
+    problem = folder_runs.check_run_options(args.score_threshold, args.mask_threshold)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     from object_detection.export import inference
-    from object_detection.figures import extract_folder, folder_runs
+    from object_detection.figures import extract_folder
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         folder_runs.check_separate_folders(args.output_dir, args.data)

@@ -120,6 +120,18 @@ class RunSummary:
         return lines
 
 
+def check_run_options(score_threshold: float, mask_threshold: float,
+                      batch_size: int | None = None) -> str | None:
+    """The one-sentence problem with the thresholds / batch size of a folder run, or None."""
+    if not 0.0 <= score_threshold <= 1.0:
+        return f"--score_threshold must be between 0 and 1, got {score_threshold}"
+    if not 0.0 <= mask_threshold < 1.0:
+        return f"--mask_threshold must be at least 0 and below 1, got {mask_threshold}"
+    if batch_size is not None and batch_size < 1:
+        return f"--batch_size must be at least 1, got {batch_size}"
+    return None
+
+
 def check_separate_folders(output_dir: str | os.PathLike, *inputs: str | os.PathLike) -> None:
     """ValueError when ``output_dir`` is one of the input folders (its results would mix with,
     or overwrite, the inputs)."""

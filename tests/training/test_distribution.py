@@ -126,11 +126,13 @@ def test_two_cpu_replicas_train_as_one_replica_with_the_same_global_batch(tiny_d
         out = results[str(clip_norm)]
         assert out["initial_diff"] == 0.0
         assert out["moved"] > 1e-5, out                 # two steps changed the weights
-        # Float rounding only: 1e-3 of how far the weights moved (a wrong scaling or a
-        # per-replica clip differs by the order of the move itself).
-        assert out["final_diff"] <= 1e-3 * out["moved"], out
-        for one, two in zip(*out["losses"]):
-            assert one == pytest.approx(two, rel=1e-4)
+        # Float rounding only: 1e-2 of how far the weights moved (a wrong scaling or a
+        # per-replica clip differs by the order of the move itself). Rounding differs by
+        # machine (oneDNN blocks reductions by core count) and step one's rounding can move a
+        # proposal across an IoU threshold in step two: 1.5e-3 was seen on the CI runner.
+        assert out["final_diff"] <= 1e-2 * out["moved"], out
+        for one, two in zip(*out["losses"]):   # a loss summed over replicas would be 2x
+            assert one == pytest.approx(two, rel=1e-3)
         assert out["traces"] == [1, 1]
         if clip_norm:  # two momentum-0.9 steps of norm <= rate * clip_norm
             assert out["moved"] <= 1.9 * rate * clip_norm * (1 + 1e-5)

@@ -102,8 +102,10 @@ def experiment_runs(args: argparse.Namespace):
         grid_overrides.append(f"steps_per_epoch={args.steps_per_epoch}")
     if args.model_dir:
         grid_overrides.append(f"output_dir={_quoted(args.model_dir)}")
-    grid_overrides += [f"override[len]={_quoted(o)}" for o in pipeline_overrides]
     experiment = experiment_lib.load_experiment(args.experiment, grid_overrides)
+    if pipeline_overrides:    # after the grid's own overrides, so that they win
+        experiment.override.extend(pipeline_overrides)
+        experiment_lib.check_experiment(experiment, source=args.experiment)
     runs = experiment_lib.select(experiment_lib.expand(experiment), args.only)
     return runs, experiment.output_dir
 

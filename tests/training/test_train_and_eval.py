@@ -163,6 +163,21 @@ def test_overrides_go_to_the_grid_or_to_every_pipeline_config():
     assert pipeline == ["train_config.batch_size=4", "eval_input_reader[0].shuffle=false"]
 
 
+def test_pipeline_overrides_on_the_command_line_reach_every_run_of_a_grid(tiny_data, tmp_path):
+    grid = _grid(tmp_path, tiny_data)
+    args = train_and_eval.build_parser().parse_args(
+        ["--experiment", str(grid), "--override", "model.faster_rcnn.maxpool_stride=1",
+         "--override", "steps_per_epoch=1", "--override", "train_config.batch_size=3"])
+    runs, _ = train_and_eval.experiment_runs(args)
+    assert [r.name for r in runs] == RUN_NAMES
+    for run in runs:
+        assert run.pipeline_config.model.faster_rcnn.maxpool_stride == 1
+        assert run.pipeline_config.train_config.batch_size == 3
+        assert run.steps_per_epoch == 1
+        # the grid's own overrides still apply
+        assert run.pipeline_config.model.faster_rcnn.first_stage_max_proposals == 10
+
+
 def test_wrong_inputs_exit_with_one_sentence(tmp_path, capsys):
     assert train_and_eval.main(["--experiment", str(tmp_path / "missing.config")]) == 1
     assert capsys.readouterr().err.startswith(f"error: experiment grid not found: {tmp_path}")

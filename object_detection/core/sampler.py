@@ -20,6 +20,12 @@ def _random_ranks(candidates: tf.Tensor, keys: tf.Tensor) -> tf.Tensor:
     return tf.argsort(order, axis=-1, stable=True)  # inverse permutation
 
 
+def max_positives(sample_size: int, positive_fraction: float) -> int:
+    """The most positives one image's minibatch can hold: ``int(positive_fraction *
+    sample_size)``."""
+    return int(positive_fraction * sample_size)
+
+
 def balanced_sample(indicator: tf.Tensor, labels: tf.Tensor, sample_size: int,
                     positive_fraction: float, seed: tf.Tensor) -> tf.Tensor:
     """bool ``[B, M]``: the sampled entries.
@@ -41,8 +47,8 @@ def balanced_sample(indicator: tf.Tensor, labels: tf.Tensor, sample_size: int,
     negatives = indicator & tf.logical_not(labels)
     keys = tf.random.stateless_uniform(tf.shape(indicator), seed=seed, dtype=tf.float32)
 
-    max_positives = int(positive_fraction * sample_size)
-    sampled_positives = positives & (_random_ranks(positives, keys) < max_positives)
+    limit = max_positives(sample_size, positive_fraction)
+    sampled_positives = positives & (_random_ranks(positives, keys) < limit)
     num_positives = tf.reduce_sum(tf.cast(sampled_positives, tf.int32), axis=-1, keepdims=True)
     sampled_negatives = negatives & (_random_ranks(negatives, keys) < sample_size - num_positives)
     return sampled_positives | sampled_negatives

@@ -37,7 +37,7 @@ from object_detection.core import box_ops, losses, mask_ops, roi_ops
 from object_detection.core.anchor_generator import GridAnchorGenerator
 from object_detection.core.box_coder import FasterRcnnBoxCoder
 from object_detection.core.post_processing import batch_multiclass_nms, nms_proposals
-from object_detection.core.sampler import balanced_sample
+from object_detection.core.sampler import balanced_sample, max_positives
 from object_detection.core.target_assigner import assign_box_targets
 from object_detection.fields import DetectionResultFields, InputFields
 from object_detection.meta_architectures import groundtruth as gt_lib
@@ -186,8 +186,9 @@ class MaskRCNN(keras.Model):
         ``rpn_box_encodings`` [B, M, 4], ``rpn_objectness_predictions_with_background``
         [B, M, 2], ``proposal_boxes`` [B, P, 4], ``num_proposals`` [B],
         ``refined_box_encodings`` [B*P, K, 4], ``class_predictions_with_background``
-        [B*P, num_classes + 1], in training ``mask_predictions`` [B*P, Km, mh, mw] and the
-        second-stage targets (``target_*``); P is ``max_proposals`` or ``batch_size``.
+        [B*P, num_classes + 1], in training the second-stage targets (``target_*``) and the
+        masks of the positive rows, ``mask_predictions`` [B*Q, Km, mh, mw] of the rows
+        ``mask_proposal_index`` [B, Q]; P is ``max_proposals`` or ``batch_size``.
         """
         images = tf.convert_to_tensor(images, tf.float32)
         image_shape = tf.shape(images)
@@ -224,8 +225,23 @@ class MaskRCNN(keras.Model):
         prediction["refined_box_encodings"] = refined
         prediction["class_predictions_with_background"] = class_logits
         if groundtruth is not None and self.mask_head is not None:
-            prediction["mask_predictions"] = self.mask_head(box_features)
+            prediction.update(self._training_masks(box_features, prediction["target_positive"]))
         return prediction
+
+    def _training_masks(self, box_features: tf.Tensor, positive: tf.Tensor,
+                        ) -> dict[str, tf.Tensor]:
+        """The mask head on the positive proposals only (the mask loss sees no other):
+        ``mask_proposal_index`` int32 [B, Q], each image's positive rows first (in order),
+        then filler rows; ``mask_predictions`` [B*Q, Km, mh, mw] of those rows. Q is the most
+        positives the sampler keeps per image, so no positive is left out."""
+        s = self.second_stage_settings
+        slots = max(1, min(max_positives(s.batch_size, s.balance_fraction), s.batch_size))
+        index = positive_rows_first(positive, slots)
+        shape = tf.shape(box_features)
+        rows = tf.reshape(box_features, tf.concat([[-1, s.batch_size], shape[1:]], 0))
+        picked = tf.gather(rows, index, axis=1, batch_dims=1)               # [B, Q, h, w, C]
+        picked = tf.reshape(picked, tf.concat([[-1], shape[1:]], 0))
+        return {"mask_proposal_index": index, "mask_predictions": self.mask_head(picked)}
 
     def loss_dict(self, prediction: Mapping[str, tf.Tensor],
                   groundtruth: gt_lib.Groundtruth) -> dict[str, tf.Tensor]:
@@ -434,16 +450,19 @@ class MaskRCNN(keras.Model):
                              "load_instance_masks: true in the input reader")
         s = self.second_stage_settings
         mask_height, mask_width = self.mask_head.mask_height, self.mask_head.mask_width
-        boxes = prediction["target_boxes"]
-        batch, size = tf.shape(boxes)[0], s.batch_size
+        index = prediction["mask_proposal_index"]                            # [B, Q]
+
+        def rows(name: str) -> tf.Tensor:
+            return tf.gather(prediction[name], index, axis=1, batch_dims=1)
+
+        boxes, gt_index = rows("target_boxes"), rows("target_gt_index")
         logits = tf.reshape(prediction["mask_predictions"],
-                            [batch, size, -1, mask_height, mask_width])
-        logits = _pick_class(logits, prediction["target_classes"])
-        gt_index = prediction["target_gt_index"]
+                            [tf.shape(index)[0], tf.shape(index)[1], -1, mask_height, mask_width])
+        logits = _pick_class(logits, rows("target_classes"))
         targets = tf.stop_gradient(mask_ops.crop_masks_to_boxes(
             groundtruth.masks, boxes, gt_index, mask_height, mask_width,
             valid_shape=prediction["true_image_shapes"][:, :2]))
-        weights = tf.cast(prediction["target_positive"], tf.float32) * tf.gather(
+        weights = tf.cast(rows("target_positive"), tf.float32) * tf.gather(
             groundtruth.mask_weights, gt_index, axis=1, batch_dims=1)
         per_pixel = losses.sigmoid_cross_entropy(logits, targets,
                                                  weights[:, :, tf.newaxis, tf.newaxis])
@@ -471,6 +490,12 @@ class MaskRCNN(keras.Model):
         """Boxes from codes [..., 4] (size codes clipped at MAX_SIZE_CODE) and anchors."""
         codes = tf.concat([codes[..., :2], tf.minimum(codes[..., 2:], MAX_SIZE_CODE)], axis=-1)
         return self.box_coder.decode(codes, anchors)
+
+
+def positive_rows_first(positive: tf.Tensor, slots: int) -> tf.Tensor:
+    """int32 [B, slots]: per row of ``positive`` bool [B, S], the indices of its True entries in
+    order, then of its False entries in order, cut to ``slots``."""
+    return tf.math.top_k(tf.cast(positive, tf.int32), k=slots, sorted=True).indices
 
 
 def _finite(boxes: tf.Tensor) -> tf.Tensor:

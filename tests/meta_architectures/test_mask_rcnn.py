@@ -48,9 +48,11 @@ def _hand_made_prediction():
     refined = np.full([4, 2, 4], 9.0, np.float32)
     refined[0, 1] = [1, 0, 0, 0]          # row 0: class 2 codes
     refined[2, 0] = [0, 2, 0, 0]          # row 2: class 1 codes
-    masks = np.full([4, 2, 4, 4], -100.0, np.float32)
+    # Masks of the rows [0, 2, 1] (mask_proposal_index): the positives, then a filler row
+    # whose logits (-100 against targets of 1) would cost 100 if the loss counted it.
+    masks = np.full([3, 2, 4, 4], -100.0, np.float32)
     masks[0, 1] = 0.0                     # row 0, class 2
-    masks[2, 0] = 2.0                     # row 2, class 1
+    masks[1, 0] = 2.0                     # row 2, class 1
     return {
         "anchors": tf.constant([anchors]),
         "anchor_valid": tf.ones([4], tf.bool),
@@ -67,6 +69,7 @@ def _hand_made_prediction():
         "class_predictions_with_background": tf.constant(class_logits),
         "refined_box_encodings": tf.constant(refined),
         "mask_predictions": tf.constant(masks),
+        "mask_proposal_index": tf.constant([[0, 2, 1]]),
     }
 
 
@@ -184,7 +187,22 @@ def test_training_leaves_out_anchors_crossing_the_image():
     s = model.second_stage_settings
     assert prediction["target_boxes"].shape == (1, s.batch_size, 4)
     assert prediction["class_predictions_with_background"].shape == (s.batch_size, 2)
-    assert prediction["mask_predictions"].shape == (s.batch_size, 1, 15, 15)
+    # Masks only of the positive rows: as many slots as the sampler keeps positives at most.
+    slots = int(s.balance_fraction * s.batch_size)
+    assert prediction["mask_proposal_index"].shape == (1, slots)
+    assert prediction["mask_predictions"].shape == (slots, 1, 15, 15)
+    positives = np.flatnonzero(prediction["target_positive"][0])
+    assert 0 < len(positives) <= slots
+    np.testing.assert_array_equal(prediction["mask_proposal_index"][0, :len(positives)], positives)
+
+
+def test_positive_rows_come_first_in_order_then_the_others():
+    positive = tf.constant([[False, True, False, True, True, False],
+                            [True, False, False, False, False, False]])
+    np.testing.assert_array_equal(mask_rcnn.positive_rows_first(positive, 3),
+                                  [[1, 3, 4], [0, 1, 2]])
+    np.testing.assert_array_equal(mask_rcnn.positive_rows_first(positive, 6)[0],
+                                  [1, 3, 4, 0, 2, 5])
 
 
 def test_outputs_of_a_mask_model_follow_the_od_api_conventions():

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples: python convert_model.py --model_dir "
-               "runs/quickstart/1st_run_synthetic_stride8_0.0625_0.125_0.25_0.5 --output_dir "
+               "runs/quickstart/1st_run_synthetic_stride8_0.125_0.25_0.5_1.0 --output_dir "
                "models/quickstart | python convert_model.py --experiment "
                "configs/experiments/paper.config --output_dir models/paper")
     what = parser.add_mutually_exclusive_group(required=True)

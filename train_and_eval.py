@@ -7,7 +7,7 @@ small model of configs/quickstart.config on two CPU cores in minutes, evaluates 
 generated maps after every epoch, and prints a table of the results.
 
 Each run gets a folder (named as in the published code, e.g.
-1st_run_synthetic_stride8_0.0625_0.125_0.25_0.5) with its pipeline.config, checkpoints
+1st_run_synthetic_stride8_0.125_0.25_0.5_1.0) with its pipeline.config, checkpoints
 (ckpt-STEP), the best checkpoint by mask mAP@.50 in best/, the evaluations in
 evaluations.jsonl and TensorBoard summaries in train/ and eval/. Running the same command again
 continues unfinished runs from their last checkpoint and skips finished ones.

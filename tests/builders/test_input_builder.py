@@ -180,20 +180,21 @@ def quickstart(tmp_path_factory):
 
 
 def test_build_input_from_pipeline_train_and_eval(quickstart):
+    size = quickstart.model.faster_rcnn.image_resizer.fixed_shape_resizer.height
     train = input_builder.build_input_from_pipeline(quickstart, training=True, deterministic=True)
-    assert train.element_spec[F.image].shape.as_list() == [2, 256, 256, 3]
+    assert train.element_spec[F.image].shape.as_list() == [2, size, size, 3]
     batch = next(iter(train))
-    np.testing.assert_array_equal(batch[F.true_image_shape], [[256, 256, 3]] * 2)
+    np.testing.assert_array_equal(batch[F.true_image_shape], [[size, size, 3]] * 2)
     max_boxes = quickstart.train_input_reader.max_number_of_boxes
-    assert batch[F.groundtruth_instance_masks].shape == (2, max_boxes, 256, 256)
+    assert batch[F.groundtruth_instance_masks].shape == (2, max_boxes, size, size)
     np.testing.assert_array_equal(batch[F.num_groundtruth_boxes], [2, 2])
 
     evaluation = input_builder.build_input_from_pipeline(quickstart, training=False)
     batches = list(evaluation)                      # num_epochs 0 -> read once
     assert [int(s) for b in batches for s in b[F.source_id].numpy()] == [0, 1, 2, 3, 4]
     first = batches[0]
-    assert first[F.image].shape == (1, 256, 256, 3)
-    expected = tf.image.resize(er.make_scene().image.astype(np.float32), [256, 256]).numpy()
+    assert first[F.image].shape == (1, size, size, 3)
+    expected = tf.image.resize(er.make_scene().image.astype(np.float32), [size, size]).numpy()
     np.testing.assert_allclose(first[F.image][0], np.clip(expected, 0, 255), atol=1e-3)  # not augmented
     np.testing.assert_allclose(first[F.groundtruth_boxes][0, :2], er.make_scene().boxes, atol=1e-6)
 

@@ -25,7 +25,10 @@ from object_detection.training import checkpoints as ckpt_lib
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "configs" / "quickstart.config"
 NMS = "model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression"
-TINY_OVERRIDES = (
+# Anchors of 16 to 128 px for the 64 px images (a grid sets them from its anchor_scales).
+TINY_ANCHORS = ("model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator.scales="
+                "[0.0625, 0.125, 0.25, 0.5]")
+TINY_MODEL_OVERRIDES = (
     "model.faster_rcnn.image_resizer={fixed_shape_resizer {height: 64 width: 64}}",
     "model.faster_rcnn.first_stage_max_proposals=10",
     "model.faster_rcnn.second_stage_batch_size=8",
@@ -33,6 +36,7 @@ TINY_OVERRIDES = (
     f"{NMS}.max_detections_per_class=5",
     f"{NMS}.score_threshold=0.0",
 )
+TINY_OVERRIDES = (TINY_ANCHORS, *TINY_MODEL_OVERRIDES)
 BEST_STEP, LATEST_STEP = 10, 20
 KEYS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes",
         "detection_masks")

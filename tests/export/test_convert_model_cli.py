@@ -12,7 +12,7 @@ import convert_model
 from object_detection.export import inference
 from object_detection.figures.detections import ImageDetections
 
-from tests.export.conftest import LATEST_STEP, QUICKSTART, TINY_OVERRIDES, reference_outputs
+from tests.export.conftest import LATEST_STEP, QUICKSTART, TINY_MODEL_OVERRIDES, reference_outputs
 
 
 def _quoted(text: str) -> str:
@@ -83,7 +83,7 @@ def test_grid_exports_each_run_into_its_own_folder(tiny_export, tmp_path, capsys
     is exported into OUT/<run name>/, the second reported, exit status 1."""
     runs = tmp_path / "runs"
     grid = tmp_path / "grid.config"
-    overrides = "\n".join(f"override: {_quoted(o)}" for o in TINY_OVERRIDES)
+    overrides = "\n".join(f"override: {_quoted(o)}" for o in TINY_MODEL_OVERRIDES)
     grid.write_text(f"""
 base_pipeline_config: {_quoted(str(QUICKSTART))}
 dataset {{ name: "synthetic" train_input_path: "unused-*.tfrecord" }}

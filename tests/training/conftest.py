@@ -1,9 +1,8 @@
 """Shared fixtures of the training tests: tiny generated records and a tiny Mask R-CNN config.
 
-The model is configs/quickstart.config shrunk by overrides: 64 x 64 images, 10 proposals,
-8 second-stage samples, a mask head of one 16-channel conv and the mask conv, 2 evaluation
-images per batch. The data: 4 training and 2 evaluation
-maps of 64 x 64 pixels from ``synthetic_dataset`` (generated once per test session).
+The model is configs/quickstart.config shrunk by overrides: 64 x 64 images, anchors of 16 to
+128 px, 10 proposals, 8 second-stage samples, a mask head of one 16-channel conv and the mask
+conv, 2 evaluation images per batch. The data: 4 training and 2 evaluation maps of 64 x 64 pixels from ``synthetic_dataset`` (generated once per test session).
 """
 
 from __future__ import annotations
@@ -54,6 +53,9 @@ def tiny_model_overrides() -> list[str]:
 def tiny_overrides(data_root: Path) -> list[str]:
     """``tiny_model_overrides`` and the tiny records."""
     return tiny_model_overrides() + [
+        # anchors of 16 to 128 px for the 64 px images (a grid sets them from anchor_scales)
+        "model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator.scales="
+        "[0.0625, 0.125, 0.25, 0.5]",
         f"train_input_reader.tf_record_input_reader.input_path="
         f"{record_pattern(str(data_root), 'train')}",
         f"eval_input_reader[0].tf_record_input_reader.input_path="

@@ -131,8 +131,8 @@ def test_quickstart_grid_is_one_run_equal_to_the_quickstart_config(monkeypatch):
     monkeypatch.chdir(REPO)
     experiment = experiment_lib.load_experiment("configs/experiments/quickstart.config")
     (run,) = experiment_lib.expand(experiment)
-    assert run.name == "1st_run_synthetic_stride8_0.0625_0.125_0.25_0.5"
-    assert run.run_dir == Path("runs/quickstart/1st_run_synthetic_stride8_0.0625_0.125_0.25_0.5")
+    assert run.name == "1st_run_synthetic_stride8_0.125_0.25_0.5_1.0"
+    assert run.run_dir == Path("runs/quickstart/1st_run_synthetic_stride8_0.125_0.25_0.5_1.0")
     assert (run.num_steps, run.steps_per_epoch, run.eval_steps()) == (4000, 2000, [2000, 4000])
     # The grid restates configs/quickstart.config, so the run's config is that file unchanged.
     assert run.pipeline_config == config_lib.load_pipeline_config(QUICKSTART_BASE)

@@ -39,7 +39,7 @@ class SplitSpec:
 
 
 # Small maps (128 x 128 px, figures 16 to 51 px), which configs/quickstart.config upscales to
-# 256 x 256: a two-core CPU trains on them to a usable model in minutes.
+# 512 x 512: a two-core CPU trains on them to a usable model in minutes.
 QUICKSTART_SPLITS = (
     SplitSpec("train", num_maps=300, seed=1, height=128, width=128, num_shards=4),
     SplitSpec("eval", num_maps=40, seed=2, height=128, width=128, num_shards=1),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 
 from object_detection.evaluation import metric_names
-from object_detection.evaluation.aggregate import MEAN_RULE, STD_RULE, Collection, SettingSummary
+from object_detection.evaluation.aggregate import (MEAN_RULE, STD_RULE, Collection, RunResult,
+                                                   SettingSummary)
 
 _PREFIX_LABELS = {metric_names.BOXES: "box ", metric_names.MASKS: "mask "}
 _STAT_LABELS = {"Precision/mAP": "mAP", "Precision/mAP@.50IOU": "@.50",
@@ -36,6 +38,13 @@ def _percent(value: float | None) -> str:
     return "-" if value is None or value < 0 else f"{100 * value:.2f}"
 
 
+def run_labels(runs: Sequence[RunResult]) -> list[str]:
+    """The row label of each run of a setting: its run name ("1st"), or its folder under the
+    log dir where another run of the setting has the same name (e.g. two grids' "1st")."""
+    counts = Counter(run.run for run in runs)
+    return [run.run if counts[run.run] == 1 else run.folder for run in runs]
+
+
 def format_table(summaries: Sequence[SettingSummary], metrics: Sequence[str],
                  selection_metric: str) -> str:
     """A plain-text table: per setting, a row per run (its best evaluation), mean and std."""
@@ -43,15 +52,17 @@ def format_table(summaries: Sequence[SettingSummary], metrics: Sequence[str],
     width = max(7, *(len(label) for label in labels))
     lines = [f"Best evaluation of each run by {selection_metric}; values in %.",
              f"mean: {MEAN_RULE}.", f"std: {STD_RULE}.", ""]
-    header = f"{'run':<8}{'step':>8}  " + " ".join(f"{label:>{width}}" for label in labels)
     for summary in summaries:
+        names = run_labels(summary.runs)
+        first = max(8, *(len(name) + 2 for name in names))
+        header = f"{'run':<{first}}{'step':>8}  " + " ".join(f"{label:>{width}}" for label in labels)
         lines += [summary.setting.label(), header]
-        for run in summary.runs:
+        for name, run in zip(names, summary.runs):
             values = " ".join(f"{_percent(run.best.metrics.get(m)):>{width}}" for m in metrics)
-            lines.append(f"{run.run:<8}{run.best.step:>8}  {values}")
+            lines.append(f"{name:<{first}}{run.best.step:>8}  {values}")
         for name, row in (("mean", summary.mean), ("std", summary.std)):
             values = " ".join(f"{_percent(row.get(m)):>{width}}" for m in metrics)
-            lines.append(f"{name:<8}{'':>8}  {values}")
+            lines.append(f"{name:<{first}}{'':>8}  {values}")
         lines.append("")
     return "\n".join(lines)
 

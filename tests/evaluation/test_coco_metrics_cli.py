@@ -92,3 +92,16 @@ def test_help_runs_as_a_script():
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0
     assert "--log_dir" in result.stdout and "--plot" in result.stdout
+
+
+def test_runs_of_one_name_from_two_grids_are_told_apart_by_folder(tmp_path, capsys):
+    name = format_run_name("1st", "synthetic", 8, (0.125, 0.25, 0.5, 1.0))
+    for grid, value in (("quickstart", 0.775), ("seed2", 0.784)):
+        results_log.append_evaluation(str(tmp_path / grid / name), 4000, {MASK50: value})
+    assert coco_metrics.main(["--log_dir", str(tmp_path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    by_label = {row[0]: row for row in rows if row and row[0] in
+                (f"quickstart/{name}", f"seed2/{name}", "1st", "mean")}
+    assert set(by_label) == {f"quickstart/{name}", f"seed2/{name}", "mean"}
+    assert by_label[f"seed2/{name}"][1] == "4000"
+    assert "78.40" in by_label[f"seed2/{name}"] and "77.95" in by_label["mean"]

@@ -24,19 +24,23 @@ from object_detection.dataset_tools.image_io import read_image
 _LOG = logging.getLogger(__name__)
 
 
-def _load_json(path: str) -> dict:
+def load_coco_json(path: str, what: str = "COCO annotation file",
+                   required: tuple[str, ...] = ()) -> dict:
+    """The COCO dataset object of the JSON file ``path``: a dict with an ``images`` list, and
+    ``annotations`` / ``categories`` lists where present (``required`` names those that must
+    be). FileNotFoundError or ValueError naming the file and ``what`` it should be otherwise."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: COCO annotation file not found")
+        raise FileNotFoundError(f"{path}: {what} not found")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from e
+        raise ValueError(f"{path}: not a JSON file ({e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise ValueError(f"{path}: expected a COCO object with an 'images' list")
+        raise ValueError(f"{path}: not a {what} (no 'images' list)")
     for key in ("annotations", "categories"):
-        if not isinstance(data.get(key, []), list):
-            raise ValueError(f"{path}: '{key}' must be a list")
+        if (key in data or key in required) and not isinstance(data.get(key), list):
+            raise ValueError(f"{path}: not a {what} (no '{key}' list)")
     return data
 
 
@@ -67,7 +71,7 @@ class CocoSource:
         self.path = annotations_json
         self.image_dir = image_dir if image_dir is not None else os.path.dirname(annotations_json)
         self.stats = stats if stats is not None else ConversionStats()
-        data = _load_json(annotations_json)
+        data = load_coco_json(annotations_json)
         self._images = data["images"]
         _unique(self._images, "id", "image", self.path)
         _unique(self._images, "file_name", "image", self.path)

@@ -12,7 +12,6 @@ uint8 ``[N, H, W]`` masks from polygon or RLE segmentations (``coco_segmentation
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections import defaultdict
 
@@ -20,6 +19,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from object_detection.dataset_tools.coco_segmentation import segmentation_to_mask
+from object_detection.dataset_tools.coco_source import load_coco_json
 from object_detection.evaluation.coco_evaluator import CocoEvaluator
 
 
@@ -49,22 +49,6 @@ class GroundTruthImage:
     area: np.ndarray
 
 
-def _load(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: ground-truth file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not a JSON file ({error})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise ValueError(f"{path}: not a COCO ground-truth file (no 'images' list)")
-    for key in ("annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise ValueError(f"{path}: not a COCO ground-truth file (no '{key}' list)")
-    return data
-
-
 def _is_id(value, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
@@ -84,7 +68,8 @@ class CocoGroundTruthFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
-        data = _load(self.path)
+        data = load_coco_json(self.path, "COCO ground-truth file",
+                              required=("annotations", "categories"))
         self._images: dict[str, dict] = {}
         ids = set()
         for info in data["images"]:

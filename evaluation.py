@@ -31,9 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python evaluation.py --model models/quickstart --images maps "
                "--ground_truth maps/coco.json --output_dir evaluated")
-    parser.add_argument("--model", required=True, metavar="OUT",
-                        help="exported model: convert_model.py's output folder, a SavedModel "
-                             "folder or a frozen_inference_graph.pb")
+    folder_runs.add_model_argument(parser)
     parser.add_argument("--images", required=True, metavar="DIR",
                         help="folder of maps (.png, .jpg, ...; other files are reported and "
                              "skipped, sub-folders are not searched)")
@@ -42,16 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ground_truth", metavar="COCO_JSON",
                         help="COCO ground truth of the maps, matched by file name: also write "
                              "detections.json and print the COCO metrics")
-    parser.add_argument("--score_threshold", type=float, default=0.3,
-                        help="draw the detections scoring above this (default 0.3; the COCO "
-                             "metrics use every detection, as the OD API's evaluation)")
-    parser.add_argument("--mask_threshold", type=float, default=0.5,
-                        help="mask probabilities above this belong to the figure (default 0.5)")
     parser.add_argument("--label_map", default=str(DEFAULT_LABEL_MAP), metavar="PBTXT",
                         help="class names for the labels (default "
                              "configs/pictorial_maps_label_map.pbtxt)")
-    parser.add_argument("--batch_size", type=int, default=1,
-                        help="images per model call (default 1)")
+    folder_runs.add_threshold_arguments(
+        parser, score_help="draw the detections scoring above this (default 0.3; the COCO "
+                           "metrics use every detection, as the OD API's evaluation)")
     return parser
 
 
@@ -61,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     problem = folder_runs.check_run_options(args.score_threshold, args.mask_threshold,
                                             args.batch_size)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return folder_runs.fail(problem)
     from object_detection import label_map
     from object_detection.evaluation import evaluate_exported
     from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
@@ -78,18 +71,15 @@ def main(argv: list[str] | None = None) -> int:
             ground_truth=ground_truth, score_threshold=args.score_threshold,
             mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
     except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return folder_runs.fail(str(error))
     print("\n".join(result.lines()))
     if not result.summary.maps:
-        print(f"error: {args.images}: no map could be read (see the skipped files above)",
-              file=sys.stderr)
-        return 1
+        return folder_runs.fail(f"{args.images}: no map could be read (see the skipped files "
+                                "above)")
     if ground_truth is not None:
         if result.metrics is None:
-            print(f"error: {args.ground_truth}: no image could be evaluated (see above)",
-                  file=sys.stderr)
-            return 1
+            return folder_runs.fail(f"{args.ground_truth}: no image could be evaluated (see "
+                                    "above)")
         print("\n".join(evaluate_exported.metric_lines(result.metrics)))
         print(f"wrote {result.results_json}")
         print(f"wrote {result.metrics_json}")

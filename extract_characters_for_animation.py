@@ -26,21 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python extract_characters_for_animation.py --model models/quickstart "
                "--images maps --output_dir characters")
-    parser.add_argument("--model", required=True, metavar="OUT",
-                        help="exported model: convert_model.py's output folder, a SavedModel "
-                             "folder or a frozen_inference_graph.pb")
+    folder_runs.add_model_argument(parser)
     parser.add_argument("--images", required=True, metavar="DIR",
                         help="folder of maps (.png, .jpg, ...; other files are reported and "
                              "skipped, sub-folders are not searched)")
     parser.add_argument("--output_dir", required=True, metavar="DIR",
                         help="where to write one folder per map (nothing is written anywhere "
                              "else)")
-    parser.add_argument("--score_threshold", type=float, default=0.3,
-                        help="cut out the detections scoring above this (default 0.3)")
-    parser.add_argument("--mask_threshold", type=float, default=0.5,
-                        help="mask probabilities above this belong to the figure (default 0.5)")
-    parser.add_argument("--batch_size", type=int, default=1,
-                        help="images per model call (default 1)")
+    folder_runs.add_threshold_arguments(
+        parser, score_help="cut out the detections scoring above this (default 0.3)")
     return parser
 
 
@@ -50,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     problem = folder_runs.check_run_options(args.score_threshold, args.mask_threshold,
                                             args.batch_size)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return folder_runs.fail(problem)
     from object_detection.export import inference
     from object_detection.figures import extract_folder
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -63,13 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             model, args.images, args.output_dir, score_threshold=args.score_threshold,
             mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
     except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return folder_runs.fail(str(error))
     print("\n".join(summary.lines()))
     if not summary.maps:
-        print(f"error: {args.images}: no map could be read (see the skipped files above)",
-              file=sys.stderr)
-        return 1
+        return folder_runs.fail(f"{args.images}: no map could be read (see the skipped files "
+                                "above)")
     return 0
 
 

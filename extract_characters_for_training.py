@@ -31,19 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python extract_characters_for_training.py --model models/quickstart "
                "--data data/synthetic/test --output_dir training_figures")
-    parser.add_argument("--model", required=True, metavar="OUT",
-                        help="exported model: convert_model.py's output folder, a SavedModel "
-                             "folder or a frozen_inference_graph.pb")
+    folder_runs.add_model_argument(parser)
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="figure folder with the maps and their ground truth (images/, "
                              "masks/, optional keypoints/)")
     parser.add_argument("--output_dir", required=True, metavar="DIR",
                         help="where to write the four sub-folders (nothing is written "
                              "anywhere else; files of the same number are replaced)")
-    parser.add_argument("--score_threshold", type=float, default=0.3,
-                        help="use the detections scoring above this (default 0.3)")
-    parser.add_argument("--mask_threshold", type=float, default=0.5,
-                        help="mask probabilities above this belong to the figure (default 0.5)")
+    folder_runs.add_threshold_arguments(
+        parser, score_help="use the detections scoring above this (default 0.3)",
+        batch_size=False)
     parser.add_argument("--image_format", choices=IMAGE_FORMATS, default="jpg",
                         help="format of the two image crops (default jpg, as published; the "
                              "body-part masks are always png)")
@@ -55,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     problem = folder_runs.check_run_options(args.score_threshold, args.mask_threshold)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return folder_runs.fail(problem)
     from object_detection.export import inference
     from object_detection.figures import extract_folder
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -68,13 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             model, args.data, args.output_dir, score_threshold=args.score_threshold,
             mask_threshold=args.mask_threshold, image_format=args.image_format, progress=print)
     except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return folder_runs.fail(str(error))
     print("\n".join(summary.lines()))
     if not summary.maps:
-        print(f"error: {args.data}: no map could be read (see the skipped files above)",
-              file=sys.stderr)
-        return 1
+        return folder_runs.fail(f"{args.data}: no map could be read (see the skipped files "
+                                "above)")
     return 0
 
 

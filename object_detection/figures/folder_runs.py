@@ -8,15 +8,19 @@ The command lines that apply an exported model to every map of a folder (``evalu
   "a.png", or "Map.png" and "map.png", do not overwrite each other's results);
 * ``RunSummary`` counts maps, detections, figures and files, and keeps every skipped input
   with its reason (nothing is left out silently), and prints as a few lines;
-* ``check_separate_folders`` refuses an output folder that is one of the input folders.
+* ``check_separate_folders`` refuses an output folder that is one of the input folders;
+* ``add_model_argument``, ``add_threshold_arguments``, ``check_run_options`` and ``fail``:
+  their common flags and error exit.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import dataclasses
 import logging
 import os
+import sys
 
 from object_detection.figures.extraction import ExtractionSummary
 from object_detection.figures.outputs import safe_name
@@ -118,6 +122,31 @@ class RunSummary:
                      + (":" if self.skipped_files else ""))
         lines += [f"  {path}: {reason}" for path, reason in self.skipped_files]
         return lines
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model OUT``, the exported model to apply."""
+    parser.add_argument("--model", required=True, metavar="OUT",
+                        help="exported model: convert_model.py's output folder, a SavedModel "
+                             "folder or a frozen_inference_graph.pb")
+
+
+def add_threshold_arguments(parser: argparse.ArgumentParser, score_help: str,
+                            batch_size: bool = True) -> None:
+    """``--score_threshold`` (default 0.3, described by ``score_help``), ``--mask_threshold``
+    (0.5) and, with ``batch_size``, ``--batch_size`` (1); see ``check_run_options``."""
+    parser.add_argument("--score_threshold", type=float, default=0.3, help=score_help)
+    parser.add_argument("--mask_threshold", type=float, default=0.5,
+                        help="mask probabilities above this belong to the figure (default 0.5)")
+    if batch_size:
+        parser.add_argument("--batch_size", type=int, default=1,
+                            help="images per model call (default 1)")
+
+
+def fail(message: str) -> int:
+    """Prints ``error: message`` to stderr; returns the commands' error exit code, 1."""
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def check_run_options(score_threshold: float, mask_threshold: float,

@@ -21,6 +21,21 @@ def build_model(path: Path = QUICKSTART, overrides: tuple[str, ...] = (), seed: 
     return model_builder.build(config.model, is_training=True, seed=seed)
 
 
+def make_train_step(model, optimizer, clip_norm: float = 10.0):
+    """A ``tf.function`` step: losses, gradients clipped to global norm ``clip_norm``, update;
+    returns (the loss dict, their sum)."""
+    @tf.function
+    def train_step(inputs):
+        with tf.GradientTape() as tape:
+            losses = model.compute_losses(inputs)
+            total = tf.add_n(list(losses.values()))
+        grads = tape.gradient(total, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, clip_norm)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return losses, total
+    return train_step
+
+
 def box_batch(boxes: list[list[list[float]]], height: int, width: int,
               max_instances: int = 3, true_shapes=None) -> dict[str, tf.Tensor]:
     """A padded input batch with the given normalized boxes (class 1), filled-box masks of the

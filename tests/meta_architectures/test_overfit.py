@@ -16,7 +16,7 @@ from object_detection.core import box_ops, mask_ops
 from object_detection.dataset_tools import synthetic_maps
 from object_detection.fields import InputFields
 from object_detection.meta_architectures import mask_rcnn
-from tests.meta_architectures.model_helpers import build_model
+from tests.meta_architectures.model_helpers import build_model, make_train_step
 
 SIZE = 256
 MAX_STEPS = 1000
@@ -88,16 +88,7 @@ def test_tiny_model_overfits_two_generated_maps():
     optimizer = keras.optimizers.Adam(2e-3)
     model.ensure_built((SIZE, SIZE))
 
-    @tf.function
-    def train_step(inputs):
-        with tf.GradientTape() as tape:
-            losses = model.compute_losses(inputs)
-            total = tf.add_n(list(losses.values()))
-        grads = tape.gradient(total, model.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, 10.0)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return losses, total
-
+    train_step = make_train_step(model, optimizer)
     infer = tf.function(lambda images, shapes: model(images, shapes))
     history, first = [], {}
     box_ious = mask_ious = []

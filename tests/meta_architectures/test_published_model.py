@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from object_detection.meta_architectures import mask_rcnn
-from tests.meta_architectures.model_helpers import PUBLISHED, box_batch, build_model
+from tests.meta_architectures.model_helpers import (PUBLISHED, box_batch, build_model,
+                                                    make_train_step)
 
 # A 64 x 96 image instead of 800 x 1365, and fewer proposals and detections, so that block4
 # (run once per box) stays within seconds on a CPU; everything else is the published setting.
@@ -63,17 +64,8 @@ def test_published_model_inference_then_training_step(published_model):
     optimizer = tf.keras.optimizers.SGD(1e-3)
     before = [v.numpy() for v in model.trainable_variables]
 
-    @tf.function
-    def train_step(inputs):
-        with tf.GradientTape() as tape:
-            losses = model.compute_losses(inputs)
-            total = tf.add_n(list(losses.values()))
-        grads = tape.gradient(total, model.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, 10.0)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return losses
-
-    losses = train_step(batch)
+    train_step = make_train_step(model, optimizer)
+    losses, _ = train_step(batch)
     assert set(losses) == {mask_rcnn.RPN_LOCALIZATION_LOSS, mask_rcnn.RPN_OBJECTNESS_LOSS,
                            mask_rcnn.BOX_LOCALIZATION_LOSS, mask_rcnn.BOX_CLASSIFICATION_LOSS,
                            mask_rcnn.MASK_LOSS}

@@ -235,7 +235,7 @@ class MaskRCNN(keras.Model):
         then filler rows; ``mask_predictions`` [B*Q, Km, mh, mw] of those rows. Q is the most
         positives the sampler keeps per image, so no positive is left out."""
         s = self.second_stage_settings
-        slots = max(1, min(max_positives(s.batch_size, s.balance_fraction), s.batch_size))
+        slots = max(1, max_positives(s.batch_size, s.balance_fraction))
         index = positive_rows_first(positive, slots)
         shape = tf.shape(box_features)
         rows = tf.reshape(box_features, tf.concat([[-1, s.batch_size], shape[1:]], 0))

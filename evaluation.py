@@ -32,9 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: python evaluation.py --model models/quickstart --images maps "
                "--ground_truth maps/coco.json --output_dir evaluated")
     folder_runs.add_model_argument(parser)
-    parser.add_argument("--images", required=True, metavar="DIR",
-                        help="folder of maps (.png, .jpg, ...; other files are reported and "
-                             "skipped, sub-folders are not searched)")
+    folder_runs.add_images_argument(parser)
     parser.add_argument("--output_dir", required=True, metavar="DIR",
                         help="where to write (nothing is written anywhere else)")
     parser.add_argument("--ground_truth", metavar="COCO_JSON",

@@ -27,9 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: python extract_characters_for_animation.py --model models/quickstart "
                "--images maps --output_dir characters")
     folder_runs.add_model_argument(parser)
-    parser.add_argument("--images", required=True, metavar="DIR",
-                        help="folder of maps (.png, .jpg, ...; other files are reported and "
-                             "skipped, sub-folders are not searched)")
+    folder_runs.add_images_argument(parser)
     parser.add_argument("--output_dir", required=True, metavar="DIR",
                         help="where to write one folder per map (nothing is written anywhere "
                              "else)")

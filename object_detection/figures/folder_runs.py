@@ -9,8 +9,8 @@ The command lines that apply an exported model to every map of a folder (``evalu
 * ``RunSummary`` counts maps, detections, figures and files, and keeps every skipped input
   with its reason (nothing is left out silently), and prints as a few lines;
 * ``check_separate_folders`` refuses an output folder that is one of the input folders;
-* ``add_model_argument``, ``add_threshold_arguments``, ``check_run_options`` and ``fail``:
-  their common flags and error exit.
+* ``add_model_argument``, ``add_images_argument``, ``add_threshold_arguments``,
+  ``check_run_options`` and ``fail``: their common flags and error exit.
 """
 
 from __future__ import annotations
@@ -129,6 +129,13 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="OUT",
                         help="exported model: convert_model.py's output folder, a SavedModel "
                              "folder or a frozen_inference_graph.pb")
+
+
+def add_images_argument(parser: argparse.ArgumentParser) -> None:
+    """``--images DIR``, the folder of maps to go over."""
+    parser.add_argument("--images", required=True, metavar="DIR",
+                        help="folder of maps (.png, .jpg, ...; other files are reported and "
+                             "skipped, sub-folders are not searched)")
 
 
 def add_threshold_arguments(parser: argparse.ArgumentParser, score_help: str,

@@ -31,8 +31,8 @@ def apply_overrides(
 ) -> pipeline_pb2.TrainEvalPipelineConfig:
     """Returns a copy of ``config`` with each ``PATH=VALUE`` override applied in order.
 
-    PATH is dotted field names; a repeated message field takes an index (``eval_input_reader[0]``,
-    where index ``len`` appends one). VALUE is text format for that field: a scalar, an enum
+    PATH is dotted field names; a repeated message field takes an index (``eval_input_reader[0]``;
+    an index equal to the field's length appends one). VALUE is text format for that field: a scalar, an enum
     name, ``true``/``false``, a list ``[0.5, 1.0]`` (replaces a repeated field), a quoted or
     unquoted string, or a sub-message ``{fixed_shape_resizer {height: 64 width: 64}}`` (replaces
     the field; the braces may be left out). ``config`` itself is not changed.

@@ -112,7 +112,7 @@ def load_experiment(
     """Reads the text-format ``Experiment`` at ``path``, applies ``overrides`` and checks it.
 
     ``overrides`` are ``PATH=VALUE`` strings on the grid itself (``total_steps=100``,
-    ``run=["1st"]``, ``override[len]="train_config.batch_size=1"``). Raises FileNotFoundError
+    ``run=["1st"]``, ``override[0]="train_config.batch_size=1"``). Raises FileNotFoundError
     when the grid or its base pipeline config is missing, and ``ConfigError`` naming the file,
     line and field when the text does not parse, or the file and field when a value is wrong.
     """

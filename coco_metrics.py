@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 
+from object_detection import cli
 from object_detection.evaluation import aggregate, metric_names, report
 from object_detection.evaluation.progress_plot import write_progress_plot
 
@@ -32,9 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--plot", metavar="PATH",
                         help="also write a PNG of --metric over training steps per run")
+    cli.add_debug_flag(parser)
     return parser
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from object_detection import cli
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", action="append", default=[], metavar="PATTERN",
                         help="with --experiment: export only the runs whose name contains "
                              "PATTERN (or matches it as a glob); repeatable")
+    cli.add_debug_flag(parser)
     return parser
 
 
@@ -87,6 +90,7 @@ def _export(run_dir: Path, output_dir: Path, args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

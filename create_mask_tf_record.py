@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+from object_detection import cli
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 from object_detection.dataset_tools.conversion import INPUT_TYPES, convert, make_source
@@ -55,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="turn every skip (empty instance, zero-size box, class not in the "
                              "label map, ...) into an error")
+    cli.add_debug_flag(parser)
     return parser
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 
+from object_detection import cli
 from object_detection.figures import folder_runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -33,9 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "else)")
     folder_runs.add_threshold_arguments(
         parser, score_help="cut out the detections scoring above this (default 0.3)")
+    cli.add_debug_flag(parser)
     return parser
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

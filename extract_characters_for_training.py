@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 
+from object_detection import cli
 from object_detection.figures import folder_runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -44,9 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image_format", choices=IMAGE_FORMATS, default="jpg",
                         help="format of the two image crops (default jpg, as published; the "
                              "body-part masks are always png)")
+    cli.add_debug_flag(parser)
     return parser
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

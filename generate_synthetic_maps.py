@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 
+from object_detection import cli
 from object_detection.dataset_tools import synthetic_maps
 
 
@@ -41,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backgrounds", default=None,
                         help="folder of background images for paste mode (else generated or "
                              "plain backgrounds)")
+    cli.add_debug_flag(parser)
     return parser
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from object_detection import cli
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 DEFAULT_EXPERIMENT = "configs/experiments/quickstart.config"
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train with N replicas on logical CPU devices (MirroredStrategy; "
                              "for trying distribution without GPUs). Default: every local GPU, "
                              "or MultiWorkerMirroredStrategy when TF_CONFIG is set")
+    cli.add_debug_flag(parser)
     return parser
 
 
@@ -147,6 +150,7 @@ def _uses_quickstart_data(runs) -> bool:
     return False
 
 
+@cli.error_exit
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

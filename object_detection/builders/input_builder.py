@@ -4,6 +4,12 @@ into the plain-parameter functions of ``object_detection.data`` and a batched tf
 Training reads with the train reader, augments with ``train_config.data_augmentation_options``
 and drops an incomplete last batch when ``drop_remainder``; evaluation never augments, keeps
 every example and reads once when ``num_epochs`` is 0 (forever makes no sense there).
+
+Before a dataset is built its record files are checked (``dataset.check_record_files``): a
+glob matching nothing, an empty, corrupt or truncated file, records that are not OD API
+tf.Examples, and box-only records for a model that predicts masks are refused with a
+ValueError naming the file, instead of a pipeline that spins on an empty file or fails later
+with TensorFlow's "corrupted record at N".
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import tensorflow as tf
 
+from object_detection import config as config_lib
 from object_detection.data import augmentation as aug
 from object_detection.data import dataset as data
 from object_detection.data import resizer as resizers
@@ -261,13 +268,18 @@ def build_input(input_reader_config: input_reader_pb2.InputReader,
                 preprocessor_steps: Sequence[preprocessor_pb2.PreprocessingStep],
                 image_resizer_config: image_resizer_pb2.ImageResizer, *, batch_size: int,
                 training: bool, num_keypoints: int = 0, seed: int | None = None,
-                deterministic: bool = False) -> tf.data.Dataset:
+                deterministic: bool = False,
+                model_predicts_masks: bool = False) -> tf.data.Dataset:
     """Batched dataset of ``fields.InputFields`` dicts (see ``data.dataset.build_dataset``).
 
     ``preprocessor_steps`` are applied only when ``training``; ``seed`` fixes shuffles and
-    augmentations; ``deterministic`` gives identical batches run to run.
+    augmentations; ``deterministic`` gives identical batches run to run. The record files are
+    checked first (``data.check_record_files``); with ``model_predicts_masks`` and
+    ``load_instance_masks`` they must hold instance masks.
     """
     options = reader_options(input_reader_config, num_keypoints=num_keypoints, training=training)
+    data.check_record_files(options.input_paths,
+                            require_masks=model_predicts_masks and options.load_instance_masks)
     steps = build_augmentations(preprocessor_steps) if training else []
     return data.build_dataset(
         options, batch_size=batch_size, augmentations=steps,
@@ -286,6 +298,8 @@ def build_input_from_pipeline(pipeline_config: pipeline_pb2.TrainEvalPipelineCon
         raise ValueError("model: the input pipeline takes its image_resizer from "
                          "model.faster_rcnn, which is not set")
     resizer_config = pipeline_config.model.faster_rcnn.image_resizer
+    predicts_masks = (config_lib.predicts_masks(pipeline_config)
+                      and pipeline_config.model.faster_rcnn.number_of_stages >= 3)
     if training:
         if not pipeline_config.HasField("train_input_reader"):
             raise ValueError("pipeline config has no train_input_reader")
@@ -300,4 +314,5 @@ def build_input_from_pipeline(pipeline_config: pipeline_pb2.TrainEvalPipelineCon
         steps = ()
         batch_size = batch_size or pipeline_config.eval_config.batch_size
     return build_input(reader, steps, resizer_config, batch_size=batch_size, training=training,
-                       seed=seed, deterministic=deterministic)
+                       seed=seed, deterministic=deterministic,
+                       model_predicts_masks=predicts_masks)

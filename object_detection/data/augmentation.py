@@ -259,10 +259,12 @@ def random_black_patches(tensors: Tensors, seed: tf.Tensor, *, max_black_patches
 def random_image_scale(tensors: Tensors, seed: tf.Tensor, *, min_scale_ratio: float = 0.5,
                        max_scale_ratio: float = 2.0) -> Tensors:
     """Resizes image (bilinear) and masks (nearest) by one ratio uniform in [min, max]; sides
-    truncated to whole pixels. Normalized boxes and keypoints are unchanged."""
+    truncated to whole pixels, corners aligned (as the OD API). Normalized boxes and keypoints
+    are unchanged."""
     ratio = _uniform(seed, min_scale_ratio, max_scale_ratio)
     shape = tf.cast(tf.shape(tensors[_IMAGE])[:2], tf.float32)
-    return _resize_to(tensors, tf.maximum(tf.cast(shape * ratio, tf.int32), 1))
+    return _resize_to(tensors, tf.maximum(tf.cast(shape * ratio, tf.int32), 1),
+                      align_corners=True)
 
 
 JITTER_MODES = ("default", "expand", "shrink", "expand_symmetric", "shrink_symmetric",
@@ -445,11 +447,12 @@ def random_absolute_pad_image(tensors: Tensors, seed: tf.Tensor, *, max_height_p
 
 # ---------------------------------------------------------------------- resizing steps
 
-def _resize_to(tensors: Tensors, size: tf.Tensor, method: str = "bilinear") -> Tensors:
+def _resize_to(tensors: Tensors, size: tf.Tensor, method: str = "bilinear", *,
+               align_corners: bool = False) -> Tensors:
     """Image to ``size`` (int32 [2]) with ``method``, masks nearest; normalized geometry kept."""
     out = dict(tensors)
     out[_IMAGE], masks = resizer.resize_image_and_masks(tensors[_IMAGE], tensors.get(_MASKS),
-                                                        size, method)
+                                                        size, method, align_corners=align_corners)
     if masks is not None:
         out[_MASKS] = masks
     return out

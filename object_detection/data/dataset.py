@@ -10,18 +10,27 @@ Randomness: augmentations use stateless random ops seeded with (dataset seed, re
 so they do not depend on the order in which parallel calls run. With ``deterministic=True``
 the shuffles get fixed seeds too and tf.data keeps element order, so two runs with the same
 files and seed yield identical batches.
+
+``check_record_files`` is the cheap check, run once before a pipeline is used (the input builder
+does), that the files are non-empty, readable TFRecords of OD API tf.Examples: an empty file
+would otherwise make a repeated dataset spin forever, and a corrupt one fail with TensorFlow's
+"corrupted record at N", which names no file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import secrets
+import struct
 from typing import Sequence
 
 import tensorflow as tf
+from google.protobuf import message as pb_message
 
 from object_detection.data import augmentation, batching, decoder, resizer as resizers
+from object_detection.fields import TfExampleKeys
 
 _LOG = logging.getLogger(__name__)
 
@@ -76,6 +85,144 @@ def list_record_files(patterns: Sequence[str]) -> list[str]:
             raise FileNotFoundError(f"{pattern}: no TFRecord file matches this input_path")
         files.extend(matched)
     return sorted(set(files))
+
+
+# ------------------------------------------------------------------------- record checks
+
+_MASK_PROBE_RECORDS = 8        # records read at most to find one with objects (masks check)
+_RECORD_OVERHEAD = 16          # a TFRecord: length u64, its crc u32, data, data crc u32
+_checked: dict[tuple, bool | None] = {}   # (path, size, mtime, full) -> has masks
+_warned: set[tuple[str, ...]] = set()      # box-only file lists already warned about
+
+
+def _data_loss(path: str, error: tf.errors.DataLossError) -> ValueError:
+    """TensorFlow's "corrupted record at N" (no file name) -> a ValueError naming the file."""
+    match = re.search(r"(corrupted|truncated) record at (\d+)", error.message)
+    if not match:
+        return ValueError(f"{path}: not a readable TFRecord file ({error.message.strip()})")
+    kind, offset = match.group(1), int(match.group(2))
+    if kind == "corrupted" and offset == 0:
+        return ValueError(f"{path}: corrupted record at byte 0: not a TFRecord file (or a "
+                          "compressed one: the input reader reads uncompressed TFRecords)")
+    return ValueError(f"{path}: {kind} record at byte {offset}: the file is damaged (cut "
+                      "short or overwritten), write it again")
+
+
+def _check_framing(path: str, size: int) -> None:
+    """Walks the record headers to the end of a local file: a truncated file (the last record
+    cut short, e.g. by an interrupted writer) is a ValueError naming the byte offset."""
+    offset = 0
+    with open(path, "rb") as f:
+        while offset < size:
+            f.seek(offset)
+            header = f.read(8)
+            end = (offset + _RECORD_OVERHEAD + struct.unpack("<Q", header)[0]
+                   if len(header) == 8 else size + 1)
+            if end > size:
+                raise ValueError(f"{path}: truncated or corrupt record at byte {offset} (the "
+                                 f"file ends at byte {size}): write the file again")
+            offset = end
+
+
+def _first_image_check(path: str, example: tf.train.Example) -> None:
+    feature = example.features.feature
+    key = TfExampleKeys.image_encoded
+    if key not in feature:
+        present = ", ".join(sorted(feature)[:6]) or "none"
+        raise ValueError(f"{path}: the first example has no {key} (the encoded image): not OD "
+                         f"API detection records? (its features: {present})")
+    values = feature[key].bytes_list.value
+    if len(values) != 1:
+        raise ValueError(f"{path}: {key} of the first example holds {len(values)} values, "
+                         "expected one encoded image")
+    if not decoder.is_known_image(values[0]):
+        raise ValueError(f"{path}: {key} of the first example is not a PNG, JPEG, GIF or BMP "
+                         "image")
+
+
+def _has_masks(example: tf.train.Example) -> bool | None:
+    """Whether an example's instances have masks; None for an example without objects."""
+    feature = example.features.feature
+    if (TfExampleKeys.bbox_ymin not in feature
+            or not feature[TfExampleKeys.bbox_ymin].float_list.value):
+        return None
+    if TfExampleKeys.instance_masks not in feature:
+        return False
+    masks = feature[TfExampleKeys.instance_masks]
+    return bool(masks.bytes_list.value or masks.float_list.value)
+
+
+def check_record_file(path: str, *, full: bool = False) -> bool | None:
+    """Checks one TFRecord file (see ``check_record_files``); returns whether its first example
+    with objects (among the first few) has instance masks, None when none has objects."""
+    if tf.io.gfile.isdir(path):
+        raise ValueError(f"{path}: is a folder, not a TFRecord file")
+    stat = tf.io.gfile.stat(path)
+    key = (path, stat.length, stat.mtime_nsec, full)
+    if key in _checked:
+        return _checked[key]
+    if stat.length == 0:
+        raise ValueError(f"no examples in {path} (the file is empty)")
+    has_masks = None
+    count = 0
+    try:
+        for record in tf.data.TFRecordDataset(path).take(_MASK_PROBE_RECORDS):
+            try:
+                example = tf.train.Example.FromString(record.numpy())
+            except pb_message.DecodeError as error:
+                raise ValueError(f"{path}: record {count} is not a tf.train.Example "
+                                 f"({error})") from None
+            if count == 0:
+                _first_image_check(path, example)
+            count += 1
+            has_masks = _has_masks(example)
+            if has_masks is not None:
+                break
+        if full:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+    except tf.errors.DataLossError as error:
+        raise _data_loss(path, error) from None
+    if count == 0:
+        raise ValueError(f"no examples in {path} ({stat.length} bytes but no complete record: "
+                         "not a TFRecord file, or truncated)")
+    if "://" not in path:      # remote files: one request per record would be too slow
+        _check_framing(path, stat.length)
+    _checked[key] = has_masks
+    return has_masks
+
+
+def check_record_files(patterns: Sequence[str], *, require_masks: bool = False,
+                       full: bool = False) -> list[str]:
+    """The files of ``patterns`` (``list_record_files``), each checked to be usable input.
+
+    Per file, cheaply (the first record and the record headers; once per file version): not
+    empty, the first record reads and is a tf.train.Example with one ``image/encoded`` image,
+    and the records run to the end of the file (not truncated; local files only). ``full``
+    also reads every record, catching a corrupt one mid-file. With ``require_masks`` (the model
+    predicts masks) the first example with objects of each file must have
+    ``image/object/mask``: when no file has masks that is an error, when only some lack them a
+    warning (their instances get mask weight 0).
+
+    Raises:
+      FileNotFoundError: a pattern matches nothing.
+      ValueError: a bad file, naming it (and the byte offset of a damaged record).
+    """
+    files = list_record_files(patterns)
+    masks = {path: check_record_file(path, full=full) for path in files}
+    box_only = [path for path, has in masks.items() if has is False]
+    if require_masks and box_only:
+        if len(box_only) == sum(has is not None for has in masks.values()):
+            others = f" (nor do the other {len(box_only) - 1} files)" if len(box_only) > 1 else ""
+            raise ValueError(
+                f"{box_only[0]} has no instance masks ({TfExampleKeys.instance_masks}){others} "
+                "but the model predicts masks: write the records with masks, or train a "
+                "boxes-only model (model.faster_rcnn.number_of_stages: 2)")
+        if tuple(box_only) not in _warned:
+            _warned.add(tuple(box_only))
+            _LOG.warning("%d of %d record files have no instance masks (first: %s): their "
+                         "instances get mask weight 0", len(box_only), len(files), box_only[0])
+    return files
 
 
 def read_records(options: ReaderOptions, *, seed: int | None = None,

@@ -2,9 +2,12 @@
 
 Output (N instances, K keypoints, H x W the decoded image):
 
-* ``image``: float32 [H, W, 3] RGB in 0..255. PNG and JPEG (and anything
-  ``tf.io.decode_image`` reads) of any mode: grayscale is replicated, the alpha channel of
-  RGBA is dropped (as PIL's ``convert("RGB")`` does), palette images are expanded.
+* ``image``: float32 [H, W, 3] RGB in 0..255. PNG, JPEG, GIF (first frame) and BMP of any
+  mode: grayscale (also 1-bit) is replicated, the alpha channel of RGBA and grayscale+alpha is
+  dropped (as PIL's ``convert("RGB")`` does), palette images are expanded to their colours,
+  CMYK JPEGs converted to RGB; 16-bit PNGs are scaled to 0..255 with rounding (v / 257), not
+  cut to their high byte nor clipped at 255. Other data (not a PNG, JPEG, GIF or BMP file)
+  fails naming the record file and the image.
 * ``original_image_spatial_shape`` int32 [2] and ``true_image_shape`` int32 [3] (H, W, 3).
 * ``source_id``, ``filename``, ``key``: string scalars ("" when the record has none).
 * ``groundtruth_boxes`` float32 [N, 4] normalized [ymin, xmin, ymax, xmax];
@@ -12,7 +15,9 @@ Output (N instances, K keypoints, H x W the decoded image):
   (False when absent); ``groundtruth_area`` float32 [N] in source pixels (when absent: mask
   pixel count if masks are loaded and present, else box area in pixels).
 * with ``load_instance_masks``: ``groundtruth_instance_masks`` uint8 {0, 1} [N, H, W] (any
-  non-zero PNG value counts as 1) and ``groundtruth_instance_mask_weights`` float32 [N]: 1, or 0
+  non-zero PNG value counts as 1, 8- or 16-bit; a palette or colour PNG counts its grey
+  value, as the OD API's ``decode_image(channels=1)``; a mask of another size than the image
+  fails naming the record) and ``groundtruth_instance_mask_weights`` float32 [N]: 1, or 0
   for every instance of a box-only record (no masks written), whose masks are then all zero.
 * with ``num_keypoints`` K > 0: ``groundtruth_keypoints`` float32 [N, K, 2] normalized (y, x),
   NaN where not labelled, and ``groundtruth_keypoint_visibilities`` int32 [N, K] (0 or as
@@ -24,6 +29,8 @@ file and the image.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import tensorflow as tf
 
@@ -54,14 +61,13 @@ def _feature_spec(load_instance_masks: bool, mask_type: str) -> dict:
     return spec
 
 
-def decode_image(encoded: tf.Tensor) -> tf.Tensor:
-    """Encoded PNG/JPEG/BMP/GIF (first frame) string -> float32 [H, W, 3] RGB in 0..255."""
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return tf.cast(image, tf.float32)
-
-
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
+
+
+def is_known_image(data: bytes) -> bool:
+    """Whether ``data`` starts like a PNG, JPEG, GIF or BMP file."""
+    return data.startswith(_IMAGE_SIGNATURES)
 
 
 def _is_known_image(encoded: tf.Tensor) -> tf.Tensor:
@@ -70,19 +76,63 @@ def _is_known_image(encoded: tf.Tensor) -> tf.Tensor:
                           for sig in _IMAGE_SIGNATURES])
 
 
-def decode_png_masks(encoded_masks: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+def _is_16_bit_png(encoded: tf.Tensor) -> tf.Tensor:
+    """bool []: a PNG whose IHDR (always the first chunk) gives 16 bits per sample (byte 24)."""
+    header = tf.strings.join([tf.strings.substr(encoded, 0, 25), b"\0" * 25])
+    return (tf.equal(tf.strings.substr(header, 0, 8), _PNG_SIGNATURE)
+            & tf.equal(tf.strings.substr(header, 24, 1), b"\x10"))
+
+
+def _decode_pixels(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """float32 [H, W, channels] in 0..255. A 16-bit PNG is scaled with rounding (v / 257; TF's
+    uint8 decoding would keep the high byte, floor(v / 256)); anything else as
+    ``tf.io.decode_image`` reads it (the first frame of a GIF)."""
+
+    def sixteen_bit() -> tf.Tensor:
+        wide = tf.io.decode_png(encoded, channels=channels, dtype=tf.uint16)
+        return tf.round(tf.cast(wide, tf.float32) / 257.0)
+
+    def eight_bit() -> tf.Tensor:
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        return tf.cast(image, tf.float32)
+
+    image = tf.cond(_is_16_bit_png(encoded), sixteen_bit, eight_bit)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+    """Encoded PNG/JPEG/BMP/GIF (first frame) string -> float32 [H, W, 3] RGB in 0..255 (see
+    the module docstring for modes and bit depths)."""
+    return _decode_pixels(encoded, 3)
+
+
+def decode_png_masks(encoded_masks: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
+                     check: Callable[..., tf.Operation] | None = None) -> tf.Tensor:
     """string [N] of single-channel PNGs -> uint8 {0, 1} [N, height, width] (non-zero -> 1).
 
-    N = 0 gives an empty [0, height, width]. A mask of another size fails.
+    N = 0 gives an empty [0, height, width]. A mask that is not an image or of another size
+    fails (``check``: ``_checker``'s, naming the record; default a plain assertion).
     """
+    if check is None:
+        def check(condition, problem, *values):
+            return tf.debugging.Assert(condition, [f"bad instance mask ({problem})", *values])
+
+    def sixteen_bit(encoded: tf.Tensor) -> tf.Tensor:     # 0 / 1 would be lost in the high byte
+        return tf.io.decode_png(encoded, channels=1, dtype=tf.uint16)[:, :, 0] > 0
+
+    def eight_bit(encoded: tf.Tensor) -> tf.Tensor:
+        return tf.io.decode_image(encoded, channels=1, expand_animations=False)[:, :, 0] > 0
 
     def decode_one(encoded: tf.Tensor) -> tf.Tensor:
-        mask = tf.io.decode_image(encoded, channels=1, expand_animations=False)[:, :, 0]
-        check = tf.debugging.Assert(
-            tf.reduce_all(tf.equal(tf.shape(mask), tf.stack([height, width]))),
-            ["instance mask size differs from the image size:", tf.shape(mask), height, width])
-        with tf.control_dependencies([check]):
-            return tf.cast(mask > 0, tf.uint8)
+        with tf.control_dependencies([check(_is_known_image(encoded), "an instance mask is not "
+                                            "a PNG, JPEG, GIF or BMP image")]):
+            mask = tf.cond(_is_16_bit_png(encoded), lambda: sixteen_bit(encoded),
+                           lambda: eight_bit(encoded))
+        same = tf.reduce_all(tf.equal(tf.shape(mask), tf.stack([height, width])))
+        with tf.control_dependencies([check(same, "instance mask size differs from the image "
+                                                  "size", tf.shape(mask), height, width)]):
+            return tf.cast(mask, tf.uint8)
 
     def decode_all() -> tf.Tensor:
         return tf.map_fn(decode_one, encoded_masks,
@@ -192,7 +242,7 @@ def _decode_masks(parsed: dict, mask_type: str, num: tf.Tensor, height: tf.Tenso
         ok = check(tf.logical_or(tf.equal(count, num), tf.equal(count, 0)),
                    "instance masks do not match the boxes", count, num)
         with tf.control_dependencies([ok]):
-            masks = decode_png_masks(values, height, width)
+            masks = decode_png_masks(values, height, width, check)
     else:
         count = tf.size(values) // tf.maximum(height * width, 1)
         ok = check(tf.logical_and(tf.equal(tf.size(values), count * height * width),

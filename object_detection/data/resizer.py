@@ -1,12 +1,21 @@
 """Image resizers (the OD API's ImageResizer options) applied to an image and its masks.
 
 Every resizer maps ``(image float32 [H, W, 3], masks uint8 [N, H, W] or None)`` to
-``(image [H', W', 3], masks [N, H', W'] or None, true_image_shape int32 [3])``: the image with
-the chosen interpolation, masks always nearest-neighbour. A resizer that pads (``pad_to_max_
-dimension``, ``pad_to_multiple``) pads at the bottom and right; ``true_image_shape`` is then the
-unpadded size. Boxes and keypoints are normalized to the unpadded image (the region
-``[0, true_h) x [0, true_w)``), so resizing never changes them: to get pixels of the padded
-image multiply by ``true_image_shape``, not by the padded size.
+``(image [H', W', 3], masks [N, H', W'] or None, true_image_shape int32 [3])``. A resizer that
+pads (``pad_to_max_dimension``, ``pad_to_multiple``) pads at the bottom and right;
+``true_image_shape`` is then the unpadded size. Boxes and keypoints are normalized to the
+unpadded image (the region ``[0, true_h) x [0, true_w)``), so resizing never changes them: to
+get pixels of the padded image multiply by ``true_image_shape``, not by the padded size.
+
+Interpolation is the OD API's, TF1 ``tf.image.resize_images``: the legacy kernels
+(``tf.compat.v1.image.resize_bilinear`` / ``resize_nearest_neighbor`` / ``resize_bicubic`` /
+``resize_area`` without half-pixel centres). With ``align_corners=False`` (every resizer but the
+conditional one) output pixel ``d`` samples the input at ``d * in / out``: bilinear lerps
+between ``floor`` and ``floor + 1`` (clamped to the last pixel), nearest takes
+``min(floor(d * in / out), in - 1)``. With ``align_corners=True`` (the OD API's
+``conditional_shape_resizer`` and ``random_image_scale``) the scale is ``(in - 1) / (out - 1)``
+and nearest rounds. Masks are always resized nearest and stay uint8; the image is float32 and,
+as in the OD API, not clipped (bicubic can overshoot 0..255 near edges).
 """
 
 from __future__ import annotations
@@ -19,11 +28,12 @@ from object_detection.fields import InputFields
 
 Resizer = Callable[[tf.Tensor, "tf.Tensor | None"], tuple]
 
+_V1 = tf.compat.v1.image.ResizeMethod
 METHODS = {
-    "bilinear": tf.image.ResizeMethod.BILINEAR,
-    "nearest": tf.image.ResizeMethod.NEAREST_NEIGHBOR,
-    "bicubic": tf.image.ResizeMethod.BICUBIC,
-    "area": tf.image.ResizeMethod.AREA,
+    "bilinear": _V1.BILINEAR,
+    "nearest": _V1.NEAREST_NEIGHBOR,
+    "bicubic": _V1.BICUBIC,
+    "area": _V1.AREA,
 }
 
 
@@ -49,16 +59,17 @@ def keep_aspect_ratio_size(height: tf.Tensor, width: tf.Tensor, min_dimension: i
 
 
 def resize_image_and_masks(image: tf.Tensor, masks: tf.Tensor | None, size: tf.Tensor,
-                           method: str = "bilinear") -> tuple[tf.Tensor, tf.Tensor | None]:
-    """Resizes the image with ``method`` (clipped to 0..255) and masks [N, H, W] nearest to
-    ``size`` (int32 [2], (height, width))."""
+                           method: str = "bilinear", *, align_corners: bool = False,
+                           ) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Resizes the image with ``method`` and masks [N, H, W] nearest to ``size`` (int32 [2],
+    (height, width)), with the OD API's legacy kernels (see the module docstring)."""
     if method not in METHODS:
         raise ValueError(f"resize method must be one of {sorted(METHODS)}, got {method!r}")
-    resized = tf.image.resize(image, size, method=METHODS[method])
-    if method != "nearest":
-        resized = tf.clip_by_value(resized, 0.0, 255.0)
+    resized = tf.compat.v1.image.resize(image, size, method=METHODS[method],
+                                        align_corners=align_corners)
     if masks is not None:
-        masks = tf.image.resize(masks[..., None], size, method=METHODS["nearest"])[..., 0]
+        masks = tf.compat.v1.image.resize(masks[..., None], size, method=METHODS["nearest"],
+                                          align_corners=align_corners)[..., 0]
     return resized, masks
 
 
@@ -121,7 +132,8 @@ def resize_identity(image: tf.Tensor, masks: tf.Tensor | None = None) -> tuple:
 def resize_conditional(image: tf.Tensor, masks: tf.Tensor | None = None, *,
                        condition: str = "greater", size_threshold: int = 300,
                        method: str = "bilinear") -> tuple:
-    """Keeps the aspect ratio and resizes only when needed (sides truncated, as the OD API):
+    """Keeps the aspect ratio and resizes only when needed (sides truncated, corners aligned,
+    as the OD API's resize_to_max_dimension / resize_to_min_dimension):
 
     "greater": when the long side is above ``size_threshold``, scale it down to it;
     "smaller": when the short side is below ``size_threshold``, scale it up to it.
@@ -137,7 +149,7 @@ def resize_conditional(image: tf.Tensor, masks: tf.Tensor | None = None, *,
         raise ValueError(f"conditional_shape_resizer: condition must be 'greater' or 'smaller', "
                          f"got {condition!r}")
     size = tf.cast(tf.stack([h * factor, w * factor]), tf.int32)
-    image, masks = resize_image_and_masks(image, masks, size, method)
+    image, masks = resize_image_and_masks(image, masks, size, method, align_corners=True)
     return image, masks, _true_shape(image)
 
 

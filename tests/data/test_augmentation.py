@@ -16,6 +16,7 @@ import tensorflow as tf
 from object_detection.data import augmentation as aug
 from object_detection.fields import InputFields as F
 from tests.data import example_records as er
+from tests.data import legacy_resize
 
 SCENE = er.make_scene()
 SEED = er.SEED
@@ -187,6 +188,30 @@ def test_random_image_scale_by_two_is_exact_for_masks():
     out = _np(aug.random_image_scale(_tensors(), SEED, min_scale_ratio=2.0, max_scale_ratio=2.0))
     assert out[F.image].shape == (48, 64, 3)
     assert_consistent(out, box_atol=1e-6, colour_atol=1.0)
+
+
+def test_random_image_scale_aligns_corners_as_the_od_api():
+    """The OD API's random_image_scale resizes with align_corners=True: 24 x 32 by 1.5."""
+    out = _np(aug.random_image_scale(_tensors(), SEED, min_scale_ratio=1.5, max_scale_ratio=1.5))
+    np.testing.assert_allclose(out[F.image], legacy_resize.bilinear(SCENE.image, 36, 48, True),
+                               atol=1e-3)
+    expected = legacy_resize.nearest(np.moveaxis(SCENE.masks, 0, -1), 36, 48, True)
+    np.testing.assert_array_equal(out[F.groundtruth_instance_masks], np.moveaxis(expected, -1, 0))
+
+
+def test_random_resize_method_picks_each_legacy_kernel():
+    kernels = {"bilinear": legacy_resize.bilinear(SCENE.image, 30, 40),
+               "nearest": legacy_resize.nearest(SCENE.image.astype(np.float32), 30, 40),
+               "bicubic": legacy_resize.bicubic(SCENE.image, 30, 40),
+               "area": legacy_resize.area(SCENE.image, 30, 40)}
+    seen = set()
+    for s in range(24):
+        image = aug.random_resize_method(_tensors(), tf.constant([s, 3]), target_height=30,
+                                         target_width=40)[F.image].numpy()
+        matches = [name for name, k in kernels.items() if np.allclose(image, k, atol=1e-2)]
+        assert len(matches) == 1
+        seen.update(matches)
+    assert seen == set(kernels)
 
 
 def test_random_jitter_boxes():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -163,12 +167,25 @@ def test_wrong_keypoint_count_fails():
         decoder.decode_example(tf.constant(example), num_keypoints=4)
 
 
-def test_mask_of_other_size_fails():
+def test_mask_of_other_size_fails_naming_the_record():
     scene = er.make_scene()
     example = er.make_example(er.encode(scene.image), scene.boxes, scene.classes,
-                              masks=np.zeros((2, H + 1, W), np.uint8))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="mask size"):
-        decoder.decode_example(tf.constant(example), load_instance_masks=True)
+                              masks=np.zeros((2, H + 1, W), np.uint8), filename="big.png")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="(?s)mask size differs.*masks.tfrecord.*big.png"):
+        decoder.decode_example(tf.constant(example), load_instance_masks=True,
+                               record_path="masks.tfrecord")
+
+
+def test_mask_that_is_not_an_image_fails_naming_the_record():
+    scene = er.make_scene()
+    example = tf.train.Example.FromString(
+        er.make_example(er.encode(scene.image), scene.boxes[:1], [1], filename="m.png"))
+    example.features.feature[er.K.instance_masks].bytes_list.value.append(b"no mask here")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="(?s)instance mask is not a PNG.*m.tfrecord.*m.png"):
+        decoder.decode_example(tf.constant(example.SerializeToString()),
+                               load_instance_masks=True, record_path="m.tfrecord")
 
 
 def test_bad_mask_type_is_a_value_error():
@@ -201,3 +218,108 @@ def test_undecodable_image_fails_naming_the_record():
     bad = er.make_example(b"not an image at all", filename="broken.png")
     with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)not a PNG, JPEG.*r.tfrecord.*broken.png"):
         decoder.decode_example(tf.constant(bad), record_path="r.tfrecord")
+
+
+# ------------------------------------------------------------------- modes and bit depths
+
+def _png(array: np.ndarray, bit_depth: int) -> bytes:
+    """A PNG written from the format's definition (grey, grey+alpha, RGB or RGBA by the number
+    of channels), so that 16-bit colour images can be made (PIL writes only 16-bit grey)."""
+    array = array.reshape(array.shape[:2] + (-1,))
+    height, width, channels = array.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    sample = ">u2" if bit_depth == 16 else "u1"
+    raw = b"".join(b"\x00" + array[y].astype(sample).tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+# 16-bit values where the rounded v / 257 and TF's uint8 high byte (v >> 8) differ
+SIXTEEN = np.array([[0, 128, 129, 257, 1000, 32768, 65280, 65535]], np.uint16)
+SIXTEEN_AS_8 = np.array([[0, 0, 1, 1, 4, 128, 254, 255]], np.float32)   # round(v * 255 / 65535)
+
+
+def test_sixteen_bit_grey_png_is_scaled_with_rounding():
+    assert not np.array_equal(SIXTEEN >> 8, SIXTEEN_AS_8)    # TF's uint8 decoding would differ
+    encoded = er.encode(SIXTEEN, "PNG")                      # PIL: mode I;16
+    assert encoded[24] == 16
+    image = decoder.decode_image(tf.constant(encoded)).numpy()
+    assert image.shape == (1, 8, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(image[..., c], SIXTEEN_AS_8)
+
+
+def test_sixteen_bit_rgb_and_rgba_pngs_are_scaled_with_rounding():
+    rgb = np.stack([SIXTEEN, SIXTEEN[:, ::-1], np.full_like(SIXTEEN, 1000)], -1)
+    expected = np.stack([SIXTEEN_AS_8, SIXTEEN_AS_8[:, ::-1], np.full_like(SIXTEEN_AS_8, 4)], -1)
+    for array in (rgb, np.concatenate([rgb, np.full_like(SIXTEEN, 7)[..., None]], -1)):
+        image = decoder.decode_image(tf.constant(_png(array, 16))).numpy()
+        np.testing.assert_array_equal(image, expected)
+
+
+def test_eight_bit_png_from_the_reference_writer_is_exact():
+    """The hand-made PNG writer agrees with PIL's, so the 16-bit tests read what they mean."""
+    rgb = _rgb(3)
+    np.testing.assert_array_equal(decoder.decode_image(tf.constant(_png(rgb, 8))).numpy(), rgb)
+
+
+def test_grey_alpha_png_drops_alpha():
+    grey, alpha = _rgb(4)[..., 0], _rgb(5)[..., 1]
+    out = _decode(er.make_example(er.encode(np.stack([grey, alpha], -1), "PNG", "LA")))
+    np.testing.assert_array_equal(out[F.image], np.repeat(grey[..., None], 3, -1))
+
+
+def test_one_bit_png_is_black_and_white():
+    bits = _rgb(6)[..., 0] > 127
+    encoded = er.encode(bits, "PNG")                         # PIL: mode 1
+    assert encoded[24] == 1
+    out = _decode(er.make_example(encoded))
+    np.testing.assert_array_equal(out[F.image], np.repeat(bits[..., None], 3, -1) * 255.0)
+
+
+def test_cmyk_jpeg_is_converted_to_rgb():
+    from PIL import Image
+    rows, cols = np.mgrid[0:H, 0:W]
+    rgb = np.stack([rows * 10, cols * 8, (rows + cols) * 4], -1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buffer, "JPEG", quality=95)
+    assert Image.open(io.BytesIO(buffer.getvalue())).mode == "CMYK"
+    out = _decode(er.make_example(buffer.getvalue(), image_format="jpeg"))
+    assert np.abs(out[F.image] - rgb).max() <= 8
+
+
+def test_sixteen_bit_masks_keep_their_ones():
+    """A 16-bit {0, 1} mask: TF's uint8 decoding keeps the high byte, 0 everywhere."""
+    scene = er.make_scene()
+    example = tf.train.Example.FromString(
+        er.make_example(er.encode(scene.image), scene.boxes, scene.classes))
+    masks = example.features.feature[er.K.instance_masks].bytes_list.value
+    for mask in scene.masks:
+        masks.append(er.encode(mask.astype(np.uint16), "PNG"))
+    assert tf.io.decode_png(masks[0]).numpy().max() == 0    # the high byte of 1
+    out = _decode(example.SerializeToString(), load_instance_masks=True)
+    np.testing.assert_array_equal(out[F.groundtruth_instance_masks], scene.masks)
+    np.testing.assert_array_equal(out[F.groundtruth_instance_mask_weights], [1, 1])
+
+
+def test_palette_masks_count_non_black_colours():
+    """As the OD API's decode_image(channels=1): a palette mask counts its grey value."""
+    from PIL import Image
+    scene = er.make_scene()
+    example = tf.train.Example.FromString(
+        er.make_example(er.encode(scene.image), scene.boxes, scene.classes))
+    masks = example.features.feature[er.K.instance_masks].bytes_list.value
+    for mask in scene.masks:
+        image = Image.fromarray(mask, "P")
+        image.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        masks.append(buffer.getvalue())
+    out = _decode(example.SerializeToString(), load_instance_masks=True)
+    np.testing.assert_array_equal(out[F.groundtruth_instance_masks], scene.masks)

@@ -2,7 +2,8 @@
 
 Sources describe instances loosely (``Instance``: a mask or a pixel box, a class, optional
 keypoints in pixels); ``assemble_image`` checks them against the image, skips those a user would
-expect skipped (no pixels, zero-size box, a box-only instance beside masked ones), computes
+expect skipped (no pixels, zero-size box, a box wholly outside the image, a box-only instance
+beside masked ones), computes
 tight boxes and areas, and returns one ``AnnotatedImage`` in the package's conventions.
 """
 
@@ -24,6 +25,7 @@ LABELLED = 2
 
 EMPTY_INSTANCE = "empty instance (no pixels)"
 ZERO_SIZE_BOX = "zero-size box"
+BOX_OUTSIDE = "box outside the image"
 NO_MASK = "no mask beside masked instances"
 
 
@@ -126,7 +128,9 @@ def _check_instance(inst: Instance, image: EncodedImage, source_path: str, has_m
         raise ValueError(f"{source_path}: {inst.label}: instance has neither a mask nor a box")
     xmin, ymin, xmax, ymax = _clip_box(inst.box, image.width, image.height)
     if not (xmax > xmin and ymax > ymin):
-        skip(stats, source_path, ZERO_SIZE_BOX, f"{inst.label} box {tuple(inst.box)}", logger=_LOG)
+        given = tuple(float(v) for v in inst.box)
+        reason = BOX_OUTSIDE if given[2] > given[0] and given[3] > given[1] else ZERO_SIZE_BOX
+        skip(stats, source_path, reason, f"{inst.label} box {given}", logger=_LOG)
         return False
     return True
 

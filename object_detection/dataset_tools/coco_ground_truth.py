@@ -10,7 +10,6 @@ as polygon. Keypoints, where the records have them, are written as COCO [x, y, v
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from object_detection import atomic_files
 from object_detection.dataset_tools.annotated_image import AnnotatedImage
 from object_detection.dataset_tools.coco_segmentation import mask_to_polygons, mask_to_rle
 from object_detection.dataset_tools.conversion_stats import ConversionStats
@@ -95,7 +95,7 @@ def _read_images(paths: Iterable[str]):
 def records_to_coco(record_paths: str | Sequence[str], output_json: str,
                     categories: Sequence[dict] | Mapping[str, int] | None = None,
                     segmentation: str = "rle") -> ConversionStats:
-    """Writes the COCO ground truth of the records; returns what it read and wrote.
+    """Writes the COCO ground truth of the records (atomically); returns what it read and wrote.
 
     Args:
       record_paths: record files, a glob pattern, or the prefix given to the record writer.
@@ -107,6 +107,20 @@ def records_to_coco(record_paths: str | Sequence[str], output_json: str,
       ValueError: an unknown segmentation format, a record that does not parse, one class id
         with two names, or a class id outside ``categories``.
     """
+    coco, stats = coco_ground_truth(record_paths, categories, segmentation)
+    os.makedirs(os.path.dirname(os.path.abspath(output_json)), exist_ok=True)
+    atomic_files.write_json(output_json, coco, trailing_newline=False)
+    stats.outputs = [output_json]
+    _LOG.info("wrote COCO ground truth of %d images, %d annotations: %s",
+              stats.images_written, stats.instances_written, output_json)
+    return stats
+
+
+def coco_ground_truth(record_paths: str | Sequence[str],
+                      categories: Sequence[dict] | Mapping[str, int] | None = None,
+                      segmentation: str = "rle") -> tuple[dict, ConversionStats]:
+    """The COCO ground-truth dataset of the records (see ``records_to_coco``), and what it
+    read and holds."""
     if segmentation not in SEGMENTATION_FORMATS:
         raise ValueError(f"segmentation must be one of {SEGMENTATION_FORMATS}, got {segmentation!r}")
     stats = ConversionStats()
@@ -143,12 +157,5 @@ def records_to_coco(record_paths: str | Sequence[str], output_json: str,
         annotation["id"] = k
     coco = {"images": images, "annotations": annotations,
             "categories": _categories(seen, categories, keypoint_names)}
-    directory = os.path.dirname(os.path.abspath(output_json))
-    os.makedirs(directory, exist_ok=True)
-    with open(output_json, "w", encoding="utf-8") as f:
-        json.dump(coco, f)
     stats.images_written, stats.instances_written = len(images), len(annotations)
-    stats.outputs = [output_json]
-    _LOG.info("wrote COCO ground truth of %d images, %d annotations: %s",
-              len(images), len(annotations), output_json)
-    return stats
+    return coco, stats

@@ -2,7 +2,9 @@
 
 Masks are uint8 [H, W] in {0, 1}. Polygons are flat [x0, y0, x1, y1, ...] lists in pixels; a
 polygon drawn along pixel edges (corners at integer coordinates) rasterizes back to exactly its
-pixels with ``pycocotools.mask``, which is how ``mask_to_polygons`` writes them.
+pixels with ``pycocotools.mask``, which is how ``mask_to_polygons`` writes them. RLE is decoded
+here (checked: the runs must cover the mask exactly); polygons are checked before pycocotools
+rasterizes them.
 """
 
 from __future__ import annotations
@@ -12,40 +14,139 @@ from collections import defaultdict
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from object_detection.dataset_tools.annotation_values import finite_numbers
 
-def polygons_to_mask(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
-    """Union of polygons (each with at least 3 points) as a [H, W] {0, 1} mask."""
-    polygons = [list(map(float, p)) for p in polygons if len(p) >= 6 and len(p) % 2 == 0]
-    if not polygons:
+
+DEGENERATE_POLYGON = "polygon with fewer than 3 points"
+
+# Polygon points further than this many image sizes outside the image are refused: the
+# rasterizer's integer coordinates overflow (and its memory grows with the distance).
+_FAR_OUTSIDE = 16
+
+
+def _check_polygon(polygon: list, height: int, width: int, where: str) -> list[float]:
+    values = finite_numbers(polygon, where, "polygon")
+    if len(values) % 2:
+        raise ValueError(f"{where}: polygon has an odd number of coordinates ({len(values)}): "
+                         "expected [x0, y0, x1, y1, ...]")
+    limit = _FAR_OUTSIDE * max(height, width)
+    for x, y in zip(values[0::2], values[1::2]):
+        if not (-limit <= x <= width + limit and -limit <= y <= height + limit):
+            raise ValueError(f"{where}: polygon point ({x:g}, {y:g}) lies far outside the "
+                             f"{width}x{height} image")
+    return values
+
+
+def polygons_to_mask(polygons: list[list[float]], height: int, width: int,
+                     where: str = "polygon") -> np.ndarray:
+    """Union of polygons as a [H, W] {0, 1} mask; polygons of fewer than 3 points (no area)
+    are left out.
+
+    Raises ValueError naming ``where`` for a coordinate that is not a finite number, an odd
+    number of coordinates, or a point far outside the image.
+    """
+    checked = [_check_polygon(p, height, width, where) for p in polygons]
+    checked = [p for p in checked if len(p) >= 6]
+    if not checked:
         return np.zeros((height, width), np.uint8)
-    rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+    rle = mask_utils.merge(mask_utils.frPyObjects(checked, height, width))
     return mask_utils.decode(rle).astype(np.uint8)
+
+
+def is_degenerate_polygons(segmentation: object) -> bool:
+    """True for a polygon segmentation none of whose polygons has 3 points."""
+    return (isinstance(segmentation, list) and bool(segmentation)
+            and all(isinstance(p, list) and len(p) < 6 for p in segmentation))
+
+
+def rle_string_counts(counts: str | bytes, where: str) -> list[int]:
+    """The run lengths of a compressed COCO RLE string.
+
+    The format: each run length is written in 5-bit groups, least significant first, one
+    character (``'0'`` + value) per group; bit 5 (0x20) says another group follows and bit 4
+    (0x10) of the last group is the sign. From the fourth run on, the difference to the run
+    two before is written instead of the run itself.
+    """
+    if isinstance(counts, str):
+        try:
+            data = counts.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}: RLE counts string is not ASCII") from None
+    else:
+        data = bytes(counts)
+    runs: list[int] = []
+    position = 0
+    while position < len(data):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(data):
+                raise ValueError(f"{where}: RLE counts string ends inside a run length")
+            group = data[position] - 48
+            if not 0 <= group < 64:
+                raise ValueError(f"{where}: RLE counts string has the character "
+                                 f"{chr(data[position])!r} at {position} (expected '0'..'o')")
+            value |= (group & 0x1F) << shift
+            more = bool(group & 0x20)
+            position += 1
+            shift += 5
+            if not more and group & 0x10:
+                value -= 1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+def rle_to_mask(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
+    """The [H, W] mask of alternating column-major runs (zeros first).
+
+    Raises ValueError naming ``where`` unless every run is a non-negative integer and the runs
+    add up to height x width (pycocotools would leave the rest of the mask uninitialised, or
+    write past it).
+    """
+    for run in counts:
+        if not (isinstance(run, int) and not isinstance(run, bool)) or run < 0:
+            raise ValueError(f"{where}: RLE counts must be non-negative integers, got {run!r}")
+    total = sum(counts)
+    if total != height * width:
+        raise ValueError(f"{where}: RLE counts add up to {total} pixels but the mask is "
+                         f"{width}x{height} = {height * width} pixels")
+    values = np.arange(len(counts), dtype=np.int64) % 2
+    flat = np.repeat(values.astype(np.uint8), counts)
+    return np.ascontiguousarray(flat.reshape(width, height).T)
+
+
+def _rle_size(segmentation: dict, height: int, width: int, where: str) -> None:
+    size = segmentation["size"]
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)):
+        raise ValueError(f"{where}: RLE size must be [height, width], got {size!r}")
+    if list(size) != [height, width]:
+        raise ValueError(f"{where}: RLE mask is {size[1]}x{size[0]} pixels (width x height) but "
+                         f"its image is {width}x{height}")
 
 
 def segmentation_to_mask(segmentation: list | dict, height: int, width: int,
                          where: str) -> np.ndarray:
     """A COCO ``segmentation`` (polygon list, or RLE dict with string or list counts) as a mask.
 
-    Raises ValueError naming ``where`` for an RLE of another size or an unknown format.
+    Raises ValueError naming ``where`` for an unknown format, a polygon that is not a list of
+    finite numbers, an RLE of another size, or RLE counts that do not decode to exactly
+    height x width pixels.
     """
     if isinstance(segmentation, list):
         if not all(isinstance(p, list) for p in segmentation):
             raise ValueError(f"{where}: polygon segmentation must be a list of [x, y, ...] lists")
-        return polygons_to_mask(segmentation, height, width)
+        return polygons_to_mask(segmentation, height, width, where)
     if not (isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation):
         raise ValueError(f"{where}: segmentation is neither polygons nor an RLE dict")
-    size = [int(v) for v in segmentation["size"]]
-    if size != [height, width]:
-        raise ValueError(f"{where}: RLE mask is {size[1]}x{size[0]} pixels (width x height) but "
-                         f"its image is {width}x{height}")
+    _rle_size(segmentation, height, width, where)
     counts = segmentation["counts"]
     if isinstance(counts, list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    elif isinstance(counts, (str, bytes)):
-        rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    else:
-        raise ValueError(f"{where}: RLE counts must be a string or a list of ints")
-    return mask_utils.decode(rle).astype(np.uint8)
+        return rle_to_mask(counts, height, width, where)
+    if isinstance(counts, (str, bytes)):
+        return rle_to_mask(rle_string_counts(counts, where), height, width, where)
+    raise ValueError(f"{where}: RLE counts must be a string or a list of ints")
 
 
 def mask_to_rle(mask: np.ndarray) -> dict:

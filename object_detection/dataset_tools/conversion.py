@@ -3,21 +3,28 @@
 ``make_source`` builds the reader of one input type; ``convert`` writes its records, logs the
 summary and returns the ``ConversionStats``. ``create_mask_tf_record.py`` is a thin command
 line over these two.
+
+All outputs of one conversion (the shards and the COCO ground truth) are written to hidden
+temporaries and renamed into place together at the end: after an error, or a kill, the outputs
+of an earlier conversion are left as they were.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import Protocol
 
 from object_detection.dataset_tools.annotated_image import AnnotatedImage
 from object_detection.dataset_tools.class_map import ClassMap
-from object_detection.dataset_tools.coco_ground_truth import records_to_coco
+from object_detection import atomic_files
+from object_detection.dataset_tools.coco_ground_truth import coco_ground_truth
 from object_detection.dataset_tools.coco_source import CocoSource
 from object_detection.dataset_tools.conversion_stats import ConversionStats
 from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME, FigureFolderSource
-from object_detection.dataset_tools.sharded_records import write_sharded_records
+from object_detection.dataset_tools.sharded_records import shard_paths, write_sharded_records
+from object_detection.dataset_tools.staged_outputs import staged_outputs
 from object_detection.dataset_tools.via_source import ViaSource
 from object_detection.dataset_tools.voc_source import VocSource
 
@@ -73,11 +80,25 @@ def convert(source: Source, output_prefix: str, num_shards: int = 1,
     """Writes ``source`` into ``num_shards`` record shards (and its COCO ground truth).
 
     Returns the source's stats with the written counts and output files; logs the summary.
+    Nothing appears at the output paths unless the whole conversion succeeds.
     """
     stats = source.stats
-    stats.outputs = write_sharded_records(source, output_prefix, num_shards, stats)
+    paths = shard_paths(output_prefix, num_shards)
     if coco_gt_json is not None:
-        records_to_coco(stats.outputs, coco_gt_json, source.categories, segmentation)
-        stats.outputs.append(coco_gt_json)
+        if os.path.abspath(coco_gt_json) in map(os.path.abspath, paths):
+            raise ValueError(f"{coco_gt_json}: the COCO ground truth would overwrite a record "
+                             "shard")
+        source_file = getattr(source, "path", None)
+        if source_file is not None and (os.path.realpath(coco_gt_json)
+                                        == os.path.realpath(source_file)):
+            raise ValueError(f"{coco_gt_json}: the COCO ground truth would overwrite the input "
+                             "annotation file")
+    with staged_outputs() as staged:
+        paths = write_sharded_records(source, output_prefix, num_shards, stats, staged)
+        if coco_gt_json is not None:
+            coco, _ = coco_ground_truth([staged.temporary(p) for p in paths], source.categories,
+                                        segmentation)
+            atomic_files.write_json(staged.path_for(coco_gt_json), coco, trailing_newline=False)
+    stats.outputs = paths + ([coco_gt_json] if coco_gt_json is not None else [])
     _LOG.info("conversion done\n%s", stats.summary())
     return stats

@@ -2,7 +2,7 @@
 
 A figure folder holds three sub-folders with one file per map, matched by file stem::
 
-    images/NAME.jpg | NAME.png   the map (any mode; read as RGB)
+    images/NAME.jpg | NAME.png   the map (any mode; read as RGB; also .bmp, .gif, .tif, .webp)
     masks/NAME.png               RGB: red   = instance index 1..N (0 = no figure),
                                       green = body-part label (see BODY_PART_NAMES,
                                               BACKGROUND_BODY_PART where there is no figure),
@@ -12,7 +12,9 @@ A figure folder holds three sub-folders with one file per map, matched by file s
                                  [x, y] in pixels; a keypoint that is not labelled is left out
 
 Keypoints are optional (a folder without ``keypoints/`` is valid); a map without figures has an
-all-zero red channel and an empty list.
+all-zero red channel and an empty list. A mask stored as palette or grayscale PNG is read by its
+colours (as an RGB mask); 1-bit and 16-bit masks are refused. Masks are aligned to the image's
+stored pixels (an EXIF orientation is ignored).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import os
 import numpy as np
 from PIL import Image
 
-from object_detection.dataset_tools.image_io import read_label_png
+from object_detection import atomic_files
+from object_detection.dataset_tools.annotation_values import finite_numbers
+from object_detection.dataset_tools.image_io import read_label_png, read_rgb
 
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 KEYPOINTS_DIR = "keypoints"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 BODY_PART_NAMES = (
     "torso", "head",
@@ -69,11 +73,13 @@ class FigureMap:
 
 
 def list_maps(folder: str) -> list[tuple[str, str]]:
-    """(stem, image file name) of every image in ``folder/images``, sorted by name."""
+    """(stem, image file name) of every image in ``folder/images`` (by its extension, any case;
+    not folders), sorted by name."""
     images_dir = os.path.join(folder, IMAGES_DIR)
     if not os.path.isdir(images_dir):
         raise FileNotFoundError(f"{folder}: no '{IMAGES_DIR}/' folder (figure folder layout expected)")
-    names = sorted(n for n in os.listdir(images_dir) if n.lower().endswith(IMAGE_EXTENSIONS))
+    names = sorted(n for n in os.listdir(images_dir) if n.lower().endswith(IMAGE_EXTENSIONS)
+                   and not os.path.isdir(os.path.join(images_dir, n)))
     return [(os.path.splitext(n)[0], n) for n in names]
 
 
@@ -86,9 +92,16 @@ def keypoints_path(folder: str, stem: str) -> str:
 
 
 def read_keypoints(path: str) -> list[dict[str, tuple[float, float]]]:
-    """Reads a keypoints JSON file: a list with one {name: [x, y]} entry per figure."""
-    with open(path, encoding="utf-8") as f:
-        entries = json.load(f)
+    """Reads a keypoints JSON file: a list with one {name: [x, y]} entry per figure.
+
+    Raises ValueError naming the file (and the figure and keypoint) when it is not UTF-8 JSON,
+    not a list of objects, or a keypoint is not two finite numbers.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: keypoints file is not a JSON file ({e})") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ValueError(f"{path}: expected a JSON list of {{keypoint name: [x, y]}} objects")
     result = []
@@ -97,7 +110,8 @@ def read_keypoints(path: str) -> list[dict[str, tuple[float, float]]]:
         for name, xy in entry.items():
             if not (isinstance(xy, (list, tuple)) and len(xy) == 2):
                 raise ValueError(f"{path}: figure {i + 1}, keypoint '{name}': expected [x, y], got {xy!r}")
-            points[name] = (float(xy[0]), float(xy[1]))
+            x, y = finite_numbers(xy, f"{path}: figure {i + 1}, keypoint '{name}'", "[x, y]")
+            points[name] = (x, y)
         result.append(points)
     return result
 
@@ -141,11 +155,11 @@ def read_map(folder: str, stem: str, image_name: str) -> FigureMap:
     if not os.path.isfile(image_file):
         raise FileNotFoundError(f"{image_file}: image file not found")
     instances, body_parts, keypoints = read_annotations(folder, stem, image_name)
-    image = read_label_png(image_file, "image")
+    image = read_rgb(image_file)
     if image.shape[:2] != instances.shape:
         raise ValueError(f"{mask_path(folder, stem)}: mask is {instances.shape[1]}x"
-                         f"{instances.shape[0]} pixels (width x height) but its image is "
-                         f"{image.shape[1]}x{image.shape[0]}")
+                         f"{instances.shape[0]} pixels (width x height) but its image "
+                         f"{image_file} is {image.shape[1]}x{image.shape[0]}")
     return FigureMap(image, instances, body_parts, keypoints)
 
 
@@ -153,22 +167,24 @@ def write_map(folder: str, stem: str, figure_map: FigureMap, image_format: str =
               png_compress_level: int = 1) -> None:
     """Writes one map into ``folder`` in the figure-folder layout (creating the sub-folders).
 
-    PNGs are written with zlib level ``png_compress_level`` (1: three times faster than
-    Pillow's default 6, for files about a third larger; lossless either way).
+    Each file is written atomically (``atomic_files``). PNGs are written with zlib level
+    ``png_compress_level`` (1: three times faster than Pillow's default 6, for files about a
+    third larger; lossless either way).
     """
     for sub in (IMAGES_DIR, MASKS_DIR, KEYPOINTS_DIR):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     ext = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg"}[image_format]
     image = Image.fromarray(figure_map.image.astype(np.uint8), "RGB")
-    if ext == ".jpg":
-        image.save(os.path.join(folder, IMAGES_DIR, stem + ext), quality=95)
-    else:
-        image.save(os.path.join(folder, IMAGES_DIR, stem + ext), compress_level=png_compress_level)
+    with atomic_files.open_atomic(os.path.join(folder, IMAGES_DIR, stem + ext), "wb") as f:
+        if ext == ".jpg":
+            image.save(f, format="JPEG", quality=95)
+        else:
+            image.save(f, format="PNG", compress_level=png_compress_level)
     mask = np.zeros(figure_map.instances.shape + (3,), np.uint8)
     mask[..., 0] = figure_map.instances
     mask[..., 1] = figure_map.body_parts
-    Image.fromarray(mask, "RGB").save(mask_path(folder, stem), compress_level=png_compress_level)
+    with atomic_files.open_atomic(mask_path(folder, stem), "wb") as f:
+        Image.fromarray(mask, "RGB").save(f, format="PNG", compress_level=png_compress_level)
     entries = [{k: [round(float(v[0]), 2), round(float(v[1]), 2)] for k, v in kp.items()}
                for kp in figure_map.keypoints]
-    with open(keypoints_path(folder, stem), "w", encoding="utf-8") as f:
-        json.dump(entries, f)
+    atomic_files.write_json(keypoints_path(folder, stem), entries, trailing_newline=False)

@@ -4,6 +4,11 @@ Instance k is the mask's red channel == k (k = 1..N); its keypoints are entry k 
 map's keypoints JSON, stored in ``KEYPOINT_NAMES`` order. Every instance gets one class
 (default "character", id 1, or the label map's id of that name). A folder with a
 ``keypoints/`` sub-folder needs a keypoints file for every image; one without has no keypoints.
+
+What is not converted is counted as a skipped image: an entry of ``images/`` that is not a map
+image (another extension, a folder), and a mask or keypoints file without an image. Hidden
+entries (names starting with ".") are ignored. Files reached through symlinks that lead out of
+the folder are named in the summary.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from collections.abc import Iterator
 from object_detection.dataset_tools import figure_folder as ff
 from object_detection.dataset_tools.annotated_image import AnnotatedImage, Instance, assemble_image
 from object_detection.dataset_tools.class_map import ClassMap
-from object_detection.dataset_tools.conversion_stats import ConversionStats
+from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
 from object_detection.dataset_tools.image_io import check_size, read_image
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_CLASS_NAME = "character"
+NOT_A_MAP = "not a map image"
+NO_IMAGE = "annotation without an image"
 
 
 class FigureFolderSource:
@@ -56,15 +63,48 @@ class FigureFolderSource:
             by_stem[stem] = name
         return maps
 
+    def _skip_unconverted(self, maps: list[tuple[str, str]]) -> None:
+        """Counts the entries of images/ that are not maps and the annotations without a map."""
+        images_dir = os.path.join(self.folder, ff.IMAGES_DIR)
+        map_names = {name for _, name in maps}
+        for name in sorted(os.listdir(images_dir)):
+            if name in map_names or name.startswith("."):
+                continue
+            what = "a folder" if os.path.isdir(os.path.join(images_dir, name)) else \
+                f"extension not one of {', '.join(ff.IMAGE_EXTENSIONS)}"
+            skip(self.stats, os.path.join(images_dir, name), NOT_A_MAP, what, what="image",
+                 logger=_LOG)
+        stems = {stem for stem, _ in maps}
+        orphans: dict[str, str] = {}
+        for sub, ext in ((ff.MASKS_DIR, ".png"), (ff.KEYPOINTS_DIR, ".json")):
+            sub_dir = os.path.join(self.folder, sub)
+            if not os.path.isdir(sub_dir):
+                continue
+            for name in sorted(os.listdir(sub_dir)):
+                stem, found_ext = os.path.splitext(name)
+                if found_ext.lower() == ext and stem not in stems and not name.startswith("."):
+                    orphans.setdefault(stem, os.path.join(sub_dir, name))
+        for stem, path in sorted(orphans.items()):
+            skip(self.stats, path, NO_IMAGE, f"no {ff.IMAGES_DIR}/{stem}.* image", what="image",
+                 logger=_LOG)
+
     def __iter__(self) -> Iterator[AnnotatedImage]:
-        for stem, name in self._maps():
+        maps = self._maps()
+        self._skip_unconverted(maps)
+        for stem, name in maps:
             yield self._read(stem, name)
 
     def _read(self, stem: str, name: str) -> AnnotatedImage:
-        image = read_image(os.path.join(self.folder, ff.IMAGES_DIR, name))
-        red, _, keypoints = ff.read_annotations(self.folder, stem, name)
+        image_file = os.path.join(self.folder, ff.IMAGES_DIR, name)
         mask_file = ff.mask_path(self.folder, stem)
-        check_size(red, image, mask_file, "mask")
+        self.stats.note_read(image_file, self.folder)
+        self.stats.note_read(mask_file, self.folder)
+        if self.keypoint_names is not None:
+            self.stats.note_read(ff.keypoints_path(self.folder, stem), self.folder)
+        image = read_image(image_file)
+        self.stats.note_orientation(os.path.join(ff.IMAGES_DIR, name), image.exif_orientation)
+        red, _, keypoints = ff.read_annotations(self.folder, stem, name)
+        check_size(red, image, mask_file, "mask", image_file)
         num = max(int(red.max(initial=0)), len(keypoints))
         instances = [
             Instance(class_name=self.class_name, class_id=self.class_id, mask=red == k,

@@ -2,19 +2,26 @@
 
 Shard files are ``PREFIX-00000-of-0000N.tfrecord``; the i-th image read (0-based) goes to shard
 ``i % N``, so the assignment depends only on the source's (sorted, deterministic) order.
+
+The shards are written to hidden temporary siblings and renamed into place only when every
+image has been written (``staged_outputs``): a failed or killed conversion leaves an earlier
+output at the same prefix as it was, and no shard that looks complete but is not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
+import re
 from collections.abc import Iterable
 
 import tensorflow as tf
 
 from object_detection.dataset_tools.annotated_image import AnnotatedImage
 from object_detection.dataset_tools.conversion_stats import ConversionStats
+from object_detection.dataset_tools.staged_outputs import StagedOutputs, staged_outputs
 from object_detection.dataset_tools.tf_example import build_example
 
 _LOG = logging.getLogger(__name__)
@@ -32,21 +39,35 @@ def shard_index(position: int, num_shards: int) -> int:
     return position % num_shards
 
 
+def other_shards(output_prefix: str, num_shards: int) -> list[str]:
+    """Shards at ``output_prefix`` of another shard count (an earlier conversion), which the
+    prefix's record pattern would pick up together with the new ones."""
+    pattern = re.compile(re.escape(os.path.basename(output_prefix))
+                         + r"-\d{5}-of-(\d{5})\.tfrecord")
+    found = glob.glob(glob.escape(output_prefix) + "-?????-of-?????.tfrecord")
+    return sorted(p for p in found
+                  if (m := pattern.fullmatch(os.path.basename(p))) and int(m[1]) != num_shards)
+
+
 def write_sharded_records(images: Iterable[AnnotatedImage], output_prefix: str, num_shards: int,
-                          stats: ConversionStats) -> list[str]:
+                          stats: ConversionStats, staged: StagedOutputs | None = None
+                          ) -> list[str]:
     """Writes each image as one ``tf.train.Example`` into the shards; returns the shard paths.
 
     Counts images_written / instances_written / box_only_images into ``stats``. Raises
     ValueError when two images share a file name or a source id (the records must identify
-    images uniquely).
+    images uniquely). The shards appear at their paths when all are written; with ``staged``
+    they are written to its temporaries and appear when the caller commits it.
     """
     paths = shard_paths(output_prefix, num_shards)
-    directory = os.path.dirname(os.path.abspath(output_prefix))
-    os.makedirs(directory, exist_ok=True)
+    if staged is None:
+        with staged_outputs() as own:
+            return write_sharded_records(images, output_prefix, num_shards, stats, own)
+    temporaries = [staged.path_for(p) for p in paths]
     seen_filenames: set[str] = set()
     seen_ids: set[str] = set()
     with contextlib.ExitStack() as stack:
-        writers = [stack.enter_context(tf.io.TFRecordWriter(p)) for p in paths]
+        writers = [stack.enter_context(tf.io.TFRecordWriter(p)) for p in temporaries]
         for position, image in enumerate(images):
             for value, seen, what in ((image.filename, seen_filenames, "file name"),
                                       (image.source_id, seen_ids, "source id")):
@@ -60,6 +81,13 @@ def write_sharded_records(images: Iterable[AnnotatedImage], output_prefix: str, 
             stats.instances_written += image.num_instances
             if image.masks is None:
                 stats.box_only_images += 1
+    stale = other_shards(output_prefix, num_shards)
+    if stale:
+        stats.notes.append(
+            f"note: {len(stale)} shard{'s' if len(stale) != 1 else ''} of an earlier conversion "
+            f"with another shard count match the same record pattern and were left in place: "
+            f"{', '.join(stale[:3])}{' ...' if len(stale) > 3 else ''} (delete them unless "
+            "they are meant to be read with these)")
     _LOG.info("wrote %d images into %d shards: %s", stats.images_written, num_shards,
               f"{output_prefix}-?????-of-{num_shards:05d}.tfrecord")
     return paths

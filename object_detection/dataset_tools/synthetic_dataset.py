@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 
+from object_detection import atomic_files
 from object_detection.dataset_tools import synthetic_maps
 from object_detection.dataset_tools.conversion import convert, make_source
 
@@ -64,9 +65,8 @@ def _ensure_split(root: str, spec: SplitSpec) -> dict:
     records_dir = os.path.join(root, "records")
     done_path = os.path.join(records_dir, f"{spec.name}.done.json")
     settings = dataclasses.asdict(spec)
-    if os.path.exists(done_path):
-        with open(done_path, encoding="utf-8") as f:
-            done = json.load(f)
+    done = _read_done(done_path)
+    if done is not None:
         if done.get("settings") == settings:
             _LOG.info("%s: complete, %d maps (%s)", spec.name, done["maps"], done_path)
             return done
@@ -85,10 +85,25 @@ def _ensure_split(root: str, spec: SplitSpec) -> dict:
     done = {"settings": settings, "maps": generated.maps, "figures": generated.figures,
             "images_written": stats.images_written, "instances_written": stats.instances_written,
             "outputs": stats.outputs}
-    with open(done_path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(done, f, indent=1)
-    os.replace(done_path + ".tmp", done_path)
+    atomic_files.write_json(done_path, done, indent=1, trailing_newline=False)
     print(stats.summary(), flush=True)
+    return done
+
+
+def _read_done(done_path: str) -> dict | None:
+    """The contents of a split's done file; None when there is none or it is unreadable (the
+    split is then made again)."""
+    if not os.path.exists(done_path):
+        return None
+    try:
+        with open(done_path, encoding="utf-8") as f:
+            done = json.load(f)
+    except (OSError, ValueError) as e:
+        _LOG.warning("%s: unreadable (%s); making the split again", done_path, e)
+        return None
+    if not isinstance(done, dict):
+        _LOG.warning("%s: not a done record; making the split again", done_path)
+        return None
     return done
 
 

@@ -10,6 +10,10 @@ Shapes ``polygon`` (all_points_x / all_points_y, in pixels) and ``rect`` (x, y, 
 become masks; other shapes are skipped with a warning. The class is a region attribute chosen by
 the user (a text value, or the single checked option of a checkbox / dropdown dict), or one
 class for all regions. Images are read from the JSON's folder unless told otherwise.
+
+A malformed entry (a file name that is not a string, a region that is not an object, a shape
+attribute that is missing or not a finite number, ...) is an error naming the file, the image
+and the region.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from object_detection.dataset_tools import annotation_values as av
 from object_detection.dataset_tools.annotated_image import (
     ZERO_SIZE_BOX, AnnotatedImage, Instance, assemble_image)
 from object_detection.dataset_tools.class_map import ClassMap
-from object_detection.dataset_tools.coco_segmentation import polygons_to_mask
+from object_detection.dataset_tools.coco_segmentation import DEGENERATE_POLYGON, polygons_to_mask
 from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
 from object_detection.dataset_tools.image_io import read_image
 
@@ -32,7 +37,6 @@ _LOG = logging.getLogger(__name__)
 
 MISSING_CLASS = "no class attribute"
 UNSUPPORTED_SHAPE = "unsupported shape"
-DEGENERATE_POLYGON = "polygon with fewer than 3 points"
 
 
 def _load_entries(path: str) -> list[dict]:
@@ -46,24 +50,40 @@ def _load_entries(path: str) -> list[dict]:
         raise ValueError(f"{path}: not a JSON file ({e})") from e
     if isinstance(data, dict) and "_via_img_metadata" in data:
         data = data["_via_img_metadata"]
-    if not isinstance(data, dict) or not all(
-            isinstance(e, dict) and "filename" in e and "regions" in e for e in data.values()):
+    if not isinstance(data, dict):
         raise ValueError(f"{path}: expected VIA image entries with 'filename' and 'regions'")
+    for key, entry in data.items():
+        if not (isinstance(entry, dict) and "filename" in entry and "regions" in entry):
+            raise ValueError(f"{path}: entry {key!r}: expected a VIA image entry with "
+                             f"'filename' and 'regions', got {str(entry)[:80]}")
+        av.file_name(entry["filename"], f"{path}: entry {key!r}", "filename")
     return list(data.values())
 
 
 def _regions(entry: dict, path: str) -> list[dict]:
     regions = entry["regions"]
     if isinstance(regions, dict):  # VIA 1.x: {"0": region, "1": region, ...}
-        return [regions[k] for k in sorted(regions, key=lambda k: (len(k), k))]
-    if isinstance(regions, list):
-        return regions
-    raise ValueError(f"{path}: image {entry['filename']}: 'regions' must be a list or an object")
+        regions = [regions[k] for k in sorted(regions, key=lambda k: (len(k), k))]
+    elif not isinstance(regions, list):
+        raise ValueError(f"{path}: image {entry['filename']}: 'regions' must be a list or an "
+                         f"object, got {str(regions)[:80]}")
+    for i, region in enumerate(regions):
+        where = f"{path}: image {entry['filename']} region {i}"
+        if not isinstance(region, dict):
+            raise ValueError(f"{where}: a region must be an object, got {str(region)[:80]}")
+        for key in ("shape_attributes", "region_attributes"):
+            if region.get(key) is not None and not isinstance(region[key], dict):
+                raise ValueError(f"{where}: '{key}' must be an object, got "
+                                 f"{str(region[key])[:80]}")
+    return regions
 
 
 def _attribute_value(region: dict, attribute: str, where: str) -> str | None:
     """The class name in ``region_attributes[attribute]``, None when absent or empty."""
     value = (region.get("region_attributes") or {}).get(attribute)
+    if not (value is None or isinstance(value, (str, dict)) or av.is_number(value)):
+        raise ValueError(f"{where}: attribute '{attribute}' must be a text or an option "
+                         f"object, got {str(value)[:80]}")
     if isinstance(value, dict):  # checkbox / dropdown: {"option": true, ...}
         checked = [k for k, v in value.items() if v]
         if len(checked) > 1:
@@ -116,8 +136,9 @@ class ViaSource:
             return {self.class_name}
         names = set()
         for entry in self._entries:
-            for region in _regions(entry, self.path):
-                value = _attribute_value(region, self.class_attribute, self.path)
+            for i, region in enumerate(_regions(entry, self.path)):
+                value = _attribute_value(region, self.class_attribute,
+                                         f"{self.path}: image {entry['filename']} region {i}")
                 if value is not None:
                     names.add(value)
         return names
@@ -126,24 +147,35 @@ class ViaSource:
         for entry in self._entries:
             yield self._read(entry)
 
+    def _attribute(self, shape: dict, key: str, where: str):
+        if key not in shape:
+            raise ValueError(f"{where}: {shape.get('name')} has no '{key}' in shape_attributes")
+        return shape[key]
+
     def _shape_mask(self, shape: dict, height: int, width: int, label: str) -> np.ndarray | None:
         kind = shape.get("name")
+        where = f"{self.path}: {label}"
         if kind == "polygon":
-            xs, ys = shape.get("all_points_x", []), shape.get("all_points_y", [])
+            xs = av.finite_numbers(self._attribute(shape, "all_points_x", where), where,
+                                   "all_points_x")
+            ys = av.finite_numbers(self._attribute(shape, "all_points_y", where), where,
+                                   "all_points_y")
             if len(xs) != len(ys):
-                raise ValueError(
-                    f"{self.path}: {label}: all_points_x and all_points_y differ in length")
+                raise ValueError(f"{where}: all_points_x and all_points_y differ in length")
             if len(xs) < 3:
                 skip(self.stats, self.path, DEGENERATE_POLYGON, label, logger=_LOG)
                 return None
-            return polygons_to_mask([[v for xy in zip(xs, ys) for v in xy]], height, width)
+            return polygons_to_mask([[v for xy in zip(xs, ys) for v in xy]], height, width,
+                                    where)
         if kind == "rect":
-            x, y = float(shape["x"]), float(shape["y"])
-            w, h = float(shape["width"]), float(shape["height"])
+            x, y, w, h = (av.finite_number(self._attribute(shape, key, where), where, key)
+                          for key in ("x", "y", "width", "height"))
             if w <= 0 or h <= 0:
-                skip(self.stats, self.path, ZERO_SIZE_BOX, f"{label} rect {w}x{h}", logger=_LOG)
+                skip(self.stats, self.path, ZERO_SIZE_BOX, f"{label} rect {w:g}x{h:g}",
+                     logger=_LOG)
                 return None
-            return polygons_to_mask([[x, y, x + w, y, x + w, y + h, x, y + h]], height, width)
+            return polygons_to_mask([[x, y, x + w, y, x + w, y + h, x, y + h]], height, width,
+                                    where)
         skip(self.stats, self.path, UNSUPPORTED_SHAPE, f"{label} shape '{kind}'", logger=_LOG)
         return None
 
@@ -166,8 +198,11 @@ class ViaSource:
 
     def _read(self, entry: dict) -> AnnotatedImage:
         name = entry["filename"]
-        image = read_image(os.path.join(self.image_dir, name))
         regions = _regions(entry, self.path)
+        path = os.path.join(self.image_dir, name)
+        self.stats.note_read(path, self.image_dir, name)
+        image = read_image(path)
+        self.stats.note_orientation(name, image.exif_orientation)
         self.stats.images_read += 1
         self.stats.instances_read += len(regions)
         instances = [inst for i, region in enumerate(regions)

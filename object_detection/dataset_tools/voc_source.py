@@ -16,6 +16,7 @@ without, the image is box-only with the XML's boxes (pixel-edge: xmin - 1 .. xma
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
 
@@ -26,7 +27,7 @@ from object_detection.dataset_tools.annotated_image import AnnotatedImage, Insta
 from object_detection.dataset_tools.class_map import ClassMap
 from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
 from object_detection.dataset_tools.image_io import (
-    EncodedImage, check_size, read_image, read_label_png)
+    EncodedImage, check_size, read_image, read_label_png, rotation_hint)
 
 _LOG = logging.getLogger(__name__)
 
@@ -50,9 +51,12 @@ def _text(node, tag: str, path: str, required: bool = True) -> str | None:
 def _number(node, tag: str, path: str) -> float:
     value = _text(node, tag, path)
     try:
-        return float(value)
+        number = float(value)
     except ValueError as e:
         raise ValueError(f"{path}: <{tag}> is not a number: {value!r}") from e
+    if not math.isfinite(number):
+        raise ValueError(f"{path}: <{tag}> is not a finite number: {value!r}")
+    return number
 
 
 def parse_voc_xml(path: str) -> dict:
@@ -142,6 +146,12 @@ class VocSource:
     def _xml_path(self, stem: str) -> str:
         return os.path.join(self.root, ANNOTATIONS_DIR, stem + ".xml")
 
+    def _image_name(self, stem: str) -> str:
+        return self._xml[stem]["filename"] or stem + ".jpg"
+
+    def _image_path(self, stem: str) -> str:
+        return os.path.join(self.root, IMAGES_DIR, self._image_name(stem))
+
     def _list_stems(self, image_set: str | None) -> list[str]:
         annotations = os.path.join(self.root, ANNOTATIONS_DIR)
         if not os.path.isdir(annotations):
@@ -171,8 +181,9 @@ class VocSource:
         path = os.path.join(self.root, OBJECT_DIR, stem + ".png")
         if not os.path.isfile(path):
             return None
+        self.stats.note_read(path, self.root)
         indices = read_label_png(path, "SegmentationObject PNG", modes=("P", "L"))
-        check_size(indices, image, path, "SegmentationObject PNG")
+        check_size(indices, image, path, "SegmentationObject PNG", self._image_path(stem))
         extra = sorted(set(np.unique(indices).tolist()) - {0, VOID_INDEX}
                        - set(range(1, len(objects) + 1)))
         if extra:
@@ -180,20 +191,25 @@ class VocSource:
                              f"{len(objects)} objects")
         class_path = os.path.join(self.root, CLASS_DIR, stem + ".png")
         if os.path.isfile(class_path):
+            self.stats.note_read(class_path, self.root)
             classes = read_label_png(class_path, "SegmentationClass PNG", modes=("P", "L"))
-            check_size(classes, image, class_path, "SegmentationClass PNG")
+            check_size(classes, image, class_path, "SegmentationClass PNG",
+                       self._image_path(stem))
             _cross_check(objects, indices, classes, class_path)
         return [indices == k for k in range(1, len(objects) + 1)]
 
     def _read(self, stem: str) -> AnnotatedImage:
         xml_path = self._xml_path(stem)
         xml = self._xml[stem]
-        name = xml["filename"] or stem + ".jpg"
-        image = read_image(os.path.join(self.root, IMAGES_DIR, name))
+        name = self._image_name(stem)
+        image_path = self._image_path(stem)
+        self.stats.note_read(image_path, self.root, os.path.join(IMAGES_DIR, name))
+        image = read_image(image_path)
+        self.stats.note_orientation(name, image.exif_orientation)
         declared = (xml["height"], xml["width"])
         if xml["width"] not in (None, 0) and declared != (image.height, image.width):
             raise ValueError(f"{xml_path}: <size> is {xml['width']}x{xml['height']} but image "
-                             f"{name} is {image.width}x{image.height}")
+                             f"{name} is {image.width}x{image.height}{rotation_hint(image)}")
         objects = xml["objects"]
         masks = self._object_masks(stem, image, objects)
         self.stats.images_read += 1

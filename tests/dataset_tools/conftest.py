@@ -1,6 +1,9 @@
-"""Shared test helper: decode written records with plain tf.io (not the input pipeline)."""
+"""Shared test helpers: decode written records with plain tf.io (not the input pipeline); the
+outputs of an earlier conversion, to check that a failing one leaves them intact."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +45,42 @@ def read_records(paths) -> list[dict]:
 @pytest.fixture
 def records():
     return read_records
+
+
+class EarlierOutput:
+    """The outputs of a good conversion (2 shards and a COCO ground truth under ``root/out``),
+    to check that a later, failing conversion to the same paths leaves them as they were."""
+
+    def __init__(self, root: Path):
+        from object_detection.dataset_tools import figure_folder as ff
+        from object_detection.dataset_tools.conversion import convert, make_source
+        instances = np.zeros((8, 8), np.uint8)
+        instances[1:4, 2:6] = 1
+        folder = str(root / "earlier_maps")
+        for stem in ("e0", "e1", "e2"):
+            ff.write_map(folder, stem, ff.FigureMap(np.full((8, 8, 3), 9, np.uint8), instances,
+                                                    np.zeros((8, 8), np.uint8), [{}]))
+        self.folder = root / "out"
+        self.prefix = str(self.folder / "rec")
+        self.gt = str(self.folder / "gt.json")
+        self._convert = convert
+        convert(make_source("figure_folder", folder), self.prefix, 2, self.gt)
+        self.files = self.snapshot()
+        assert sorted(self.files) == ["gt.json", "rec-00000-of-00002.tfrecord",
+                                      "rec-00001-of-00002.tfrecord"]
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Name -> content of every file in the output folder (temporaries included)."""
+        return {p.name: p.read_bytes() for p in sorted(self.folder.iterdir())}
+
+    def convert(self, source):
+        """Converts ``source`` to the same outputs."""
+        return self._convert(source, self.prefix, 2, self.gt)
+
+    def assert_intact(self) -> None:
+        assert self.snapshot() == self.files
+
+
+@pytest.fixture
+def earlier_output(tmp_path) -> EarlierOutput:
+    return EarlierOutput(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 import tensorflow as tf
@@ -46,3 +47,15 @@ def test_other_settings_remake_the_split(tmp_path):
     assert done["train"]["images_written"] == 4
     assert sorted(os.listdir(tmp_path / "records")).count("train-00000-of-00002.tfrecord") == 0
     assert _count_records(record_pattern(str(tmp_path), "train")) == 4
+
+
+def test_done_file_is_written_whole_and_an_unreadable_one_remakes_the_split(tmp_path):
+    one = (SplitSpec("eval", num_maps=1, seed=6, height=64, width=80),)
+    done = ensure_synthetic_dataset(str(tmp_path), one)["eval"]
+    done_path = tmp_path / "records" / "eval.done.json"
+    assert json.loads(done_path.read_text()) == done
+    assert sorted(os.listdir(tmp_path / "records")) == [
+        "eval-00000-of-00001.tfrecord", "eval.done.json", "eval_coco_gt.json"]   # no .tmp
+    done_path.write_text('{"settings": ')          # cut short by hand
+    assert ensure_synthetic_dataset(str(tmp_path), one)["eval"] == done
+    assert json.loads(done_path.read_text()) == done

@@ -92,7 +92,8 @@ class BackgroundSource:
         self.paths = sorted(os.path.join(self.folder, n) for n in os.listdir(self.folder)
                             if n.lower().endswith(figure_folder.IMAGE_EXTENSIONS))
         if not self.paths:
-            raise ValueError(f"{folder}: no .jpg/.png background images found")
+            raise ValueError(f"{folder}: no background images found (looked for "
+                             f"{', '.join(figure_folder.IMAGE_EXTENSIONS)})")
         self.stats = stats
 
     def sample(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:

@@ -41,11 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        collection = aggregate.collect_runs(args.log_dir, args.metric)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    for path in (args.csv, args.json, args.plot):
+        if path:
+            report.check_output_file(path)
+    collection = aggregate.collect_runs(args.log_dir, args.metric)
     if not collection.runs:
         what = "no run folder with an evaluation log (evaluations.jsonl)"
         if collection.skipped:

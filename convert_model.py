@@ -6,8 +6,13 @@ grid (--experiment), writes into --output_dir (with a grid: --output_dir/<run na
 saved_model/ (signature serving_default: input_tensor -> num_detections, detection_boxes,
 detection_scores, detection_classes, detection_masks), frozen_inference_graph.pb (the TF1 OD
 API names image_tensor:0 -> detection_boxes:0, ...), pipeline.config and checkpoint/ (the
-model's weights only). Both models resize raw images as in training, so they take images of
-any size; boxes are normalized to the input image and masks are box-relative, as the OD API's.
+model's weights only), and last export.json (every file with its size, the checkpoint and its
+step). Both models resize raw images as in training, so they take images of any size; boxes
+are normalized to the input image and masks are box-relative, as the OD API's.
+
+An export is written into a hidden temporary folder beside its output folder and renamed into
+place when complete: interrupted or failed, it leaves no output folder, or the previous export
+as it was. An output folder that holds anything but an earlier export is refused.
 """
 
 from __future__ import annotations
@@ -100,27 +105,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import tensorflow as tf
     tf.get_logger().setLevel(logging.ERROR)
-    errors = (ValueError, FileNotFoundError, OSError)
     if args.model_dir:
-        try:
-            _export(Path(args.model_dir), Path(args.output_dir), args)
-        except errors as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        _export(Path(args.model_dir), Path(args.output_dir), args)
         return 0
-    try:
-        runs = _grid_runs(args)
-    except errors as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    runs = _grid_runs(args)
     print(f"{args.experiment}: {len(runs)} run(s) into {args.output_dir}")
     failed = []
     for index, (name, run_dir, output_dir) in enumerate(runs, start=1):
         print(f"[{index}/{len(runs)}] {name}", flush=True)
         try:
             _export(run_dir, output_dir, args)
-        except errors as error:
-            print(f"error: {error}", file=sys.stderr)
+        except cli.expected_errors() as error:  # report the run, go on with the next
+            print(f"error: {cli.describe(error)}", file=sys.stderr)
             failed.append(name)
     if failed:
         print(f"error: {len(failed)} of {len(runs)} runs not exported: {', '.join(failed)}",

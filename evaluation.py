@@ -62,17 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
     from object_detection.export import inference
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    try:
-        categories = label_map.load_categories(args.label_map)
-        ground_truth = CocoGroundTruthFile(args.ground_truth) if args.ground_truth else None
-        evaluate_exported.check_inputs(args.images, args.output_dir, ground_truth)
-        model = inference.load_model(args.model)
-        result = evaluate_exported.evaluate_folder(
-            model, args.images, args.output_dir, {c["id"]: c["display_name"] for c in categories},
-            ground_truth=ground_truth, score_threshold=args.score_threshold,
-            mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        return folder_runs.fail(str(error))
+    categories = label_map.load_categories(args.label_map)
+    ground_truth = CocoGroundTruthFile(args.ground_truth) if args.ground_truth else None
+    evaluate_exported.check_inputs(args.images, args.output_dir, ground_truth)
+    model = inference.load_model(args.model)
+    result = evaluate_exported.evaluate_folder(
+        model, args.images, args.output_dir, {c["id"]: c["display_name"] for c in categories},
+        ground_truth=ground_truth, score_threshold=args.score_threshold,
+        mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
     print("\n".join(result.lines()))
     if not result.summary.maps:
         return folder_runs.fail(f"{args.images}: no map could be read (see the skipped files "

@@ -49,15 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from object_detection.export import inference
     from object_detection.figures import extract_folder
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    try:
-        folder_runs.check_separate_folders(args.output_dir, args.images)
-        extract_folder.check_image_folder(args.images)
-        model = inference.load_model(args.model)
-        summary = extract_folder.extract_folder_for_animation(
-            model, args.images, args.output_dir, score_threshold=args.score_threshold,
-            mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        return folder_runs.fail(str(error))
+    folder_runs.check_separate_folders(args.output_dir, args.images)
+    extract_folder.check_image_folder(args.images)
+    model = inference.load_model(args.model)
+    summary = extract_folder.extract_folder_for_animation(
+        model, args.images, args.output_dir, score_threshold=args.score_threshold,
+        mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
     print("\n".join(summary.lines()))
     if not summary.maps:
         return folder_runs.fail(f"{args.images}: no map could be read (see the skipped files "

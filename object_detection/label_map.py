@@ -17,6 +17,8 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
+from object_detection import atomic_files
+from object_detection.figures.outputs import naming_the_file
 from object_detection.protos import string_int_label_map_pb2
 
 
@@ -98,7 +100,8 @@ def load_categories(path: str | Path) -> list[dict]:
 
 
 def write_label_map(path: str | Path, names: list[str]) -> Path:
-    """Write ``names`` as a label map with ids 1..n in the given order; returns the path.
+    """Write ``names`` as a label map with ids 1..n in the given order, atomically; returns
+    the path.
 
     Raises ValueError when a name is empty or repeated (nothing is written then).
     """
@@ -115,5 +118,6 @@ def write_label_map(path: str | Path, names: list[str]) -> Path:
     if not label_map.item:
         raise ValueError(f"{path}: no class names to write")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text_format.MessageToString(label_map, as_utf8=True), encoding="utf-8")
-    return path
+    with naming_the_file(path):
+        return atomic_files.write_text(path, text_format.MessageToString(label_map,
+                                                                         as_utf8=True))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 from object_detection import label_map
@@ -109,3 +112,18 @@ def test_write_rejects_bad_names_and_writes_nothing(tmp_path, names, message):
     with pytest.raises(ValueError, match=message):
         label_map.write_label_map(path, names)
     assert not path.exists()
+
+
+def test_a_failed_rewrite_keeps_the_old_label_map(tmp_path, monkeypatch):
+    path = label_map.write_label_map(tmp_path / "labels.pbtxt", ["figure"])
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError) as error:
+        label_map.write_label_map(path, ["figure", "text"])
+    monkeypatch.undo()
+    assert error.value.filename == str(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["labels.pbtxt"]

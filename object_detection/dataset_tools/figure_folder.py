@@ -28,12 +28,13 @@ from PIL import Image
 
 from object_detection import atomic_files
 from object_detection.dataset_tools.annotation_values import finite_numbers
+from object_detection.dataset_tools import image_io
 from object_detection.dataset_tools.image_io import read_label_png, read_rgb
 
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 KEYPOINTS_DIR = "keypoints"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = image_io.IMAGE_EXTENSIONS
 
 BODY_PART_NAMES = (
     "torso", "head",

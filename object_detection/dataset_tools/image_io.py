@@ -24,6 +24,9 @@ import os
 import numpy as np
 from PIL import Image
 
+# The file name extensions (lower case) taken for images wherever a folder of maps is read.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
 # Formats stored as they are (when RGB). MPO is the JPEG of many cameras, with a second
 # picture appended that decoders skip.
 _KEPT_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png"}
@@ -111,8 +114,14 @@ def read_image(path: str) -> EncodedImage:
         return encode_image_bytes(f.read(), path)
 
 
-def read_rgb(path: str, what: str = "image") -> np.ndarray:
-    """uint8 [H, W, 3] pixels of an image file, converted as ``read_image`` converts them."""
+def read_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
+    """uint8 [H, W, 3] pixels of an image file, converted as ``read_image`` converts them (the
+    stored pixel order: EXIF orientation ignored; the first frame of an animation).
+
+    FileNotFoundError when the file (or a symbolic link's target) is missing; ValueError naming
+    the file when it does not decode (truncated, not an image, 32-bit or float pixels).
+    """
+    path = os.fspath(path)
     if not os.path.isfile(path):
         raise _missing(path, f"{what} file")
     try:
@@ -120,11 +129,11 @@ def read_rgb(path: str, what: str = "image") -> np.ndarray:
             image.load()
             return np.asarray(to_rgb(image, path), dtype=np.uint8)
     except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: {what} is not a readable image ({e})") from e
+        raise ValueError(f"{path}: not a readable {what} ({e})") from e
     except ValueError as e:
         if str(e).startswith(f"{path}: "):
             raise
-        raise ValueError(f"{path}: {what} is not a readable image ({e})") from e
+        raise ValueError(f"{path}: not a readable {what} ({e})") from e
 
 
 def rotation_hint(image: EncodedImage) -> str:

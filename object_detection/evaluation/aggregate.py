@@ -22,6 +22,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from object_detection import atomic_files
 from object_detection.evaluation import metric_names, results_log
 from object_detection.evaluation.results_log import Evaluation
 from object_detection.run_names import Setting, parse_run_name, run_order
@@ -68,10 +69,11 @@ def _defined(value: float | None) -> bool:
 
 
 def find_run_dirs(log_dir: str) -> list[str]:
-    """Folders under ``log_dir`` (itself included) that hold an evaluation log, sorted."""
+    """Folders under ``log_dir`` (itself included) that hold an evaluation log, sorted;
+    temporary folders of interrupted writes (``atomic_files``) are not searched."""
     found = []
     for directory, subdirs, files in os.walk(log_dir):
-        subdirs.sort()
+        subdirs[:] = sorted(d for d in subdirs if not atomic_files.is_temporary(d))
         if results_log.EVALUATIONS_FILE in files:
             found.append(directory)
     return sorted(found)
@@ -94,6 +96,8 @@ def collect_runs(log_dir: str, metric: str = metric_names.BEST_METRIC) -> Collec
     Raises FileNotFoundError when ``log_dir`` is not a folder. Runs with no evaluation, or
     none with ``metric``, are skipped with a warning and listed in ``skipped``.
     """
+    if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+        raise ValueError(f"{log_dir}: not a folder (give the folder holding the run folders)")
     if not os.path.isdir(log_dir):
         raise FileNotFoundError(f"{log_dir}: no such folder")
     runs, skipped = [], []

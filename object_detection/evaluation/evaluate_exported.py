@@ -132,7 +132,8 @@ def evaluate_folder(model: ExportedModel, images_dir: str | os.PathLike,
 
     image_names = set(check_inputs(images_dir, output_dir, ground_truth))
     out = OutputFolder(os.fspath(output_dir))
-    result = FolderEvaluation(RunSummary(out.root, figure_verb="drawn"))
+    result = FolderEvaluation(RunSummary(out.root, figure_verb="drawn",
+                                         input_dir=os.fspath(images_dir)))
     evaluator = None
     if ground_truth is not None:
         evaluator = CocoEvaluator(ground_truth.categories, mask_threshold)

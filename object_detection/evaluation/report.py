@@ -3,20 +3,23 @@
 CSV: one row per run and a ``mean`` and a ``std`` row per setting, with the columns
 ``dataset, stride, scales, row, folder, step, checkpoint`` and one per metric (full names);
 undefined values are empty. JSON: the same, nested by setting, with the selection metric and
-the averaging rules; undefined values are null.
+the averaging rules; undefined values are null. Both files are written atomically
+(``atomic_files``); ``check_output_file`` refuses a path that cannot become a file.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
+from object_detection import atomic_files
 from object_detection.evaluation import metric_names
 from object_detection.evaluation.aggregate import (MEAN_RULE, STD_RULE, Collection, RunResult,
                                                    SettingSummary)
+from object_detection.figures.outputs import naming_the_file
 
 _PREFIX_LABELS = {metric_names.BOXES: "box ", metric_names.MASKS: "mask "}
 _STAT_LABELS = {"Precision/mAP": "mAP", "Precision/mAP@.50IOU": "@.50",
@@ -73,8 +76,9 @@ def _cell(value: float | None) -> str:
 
 def write_csv(path: str, summaries: Sequence[SettingSummary], metrics: Sequence[str]) -> str:
     """Writes the CSV described in the module docstring; returns the path."""
+    check_output_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with naming_the_file(path), atomic_files.open_atomic(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(list(CSV_FIXED) + list(metrics))
         for summary in summaries:
@@ -117,8 +121,19 @@ def to_json_dict(collection: Collection, summaries: Sequence[SettingSummary],
 
 def write_json(path: str, report: dict) -> str:
     """Writes a report dict (from ``to_json_dict``); returns the path."""
+    check_output_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
+    with naming_the_file(path):
+        atomic_files.write_json(path, report, indent=2)
     return path
+
+
+def check_output_file(path: str) -> None:
+    """ValueError naming ``path`` when it is a folder, or a folder above it is a file."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder; give a file name to write")
+    for parent in Path(path).absolute().parents:  # the nearest one that exists
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{path}: cannot be written, {parent} is a file, not a folder")
+            return

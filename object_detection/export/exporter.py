@@ -6,6 +6,13 @@
     frozen_inference_graph.pb     GraphDef, image_tensor:0 -> num_detections:0, ... (TF1 names)
     pipeline.config               the pipeline config the model was built from
     checkpoint/ckpt-0.*, checkpoint/checkpoint   the model's variables only (no optimizer)
+    export.json                   written last: every other file with its size, the
+                                  checkpoint and its step, the time (``export_record``)
+
+The export is written into a hidden temporary sibling of ``output_dir`` and renamed into place
+only when complete (``atomic_files.atomic_directory``): a process killed or failing part-way
+leaves no folder (first export) or the previous export as it was, never a mix. Temporary
+siblings left by killed exports are removed when the next export of that folder starts.
 
 Outputs are described in ``detection_module``; both models resize raw images with the
 resizer of the pipeline config, so they take images of any size. The weights are the
@@ -22,12 +29,14 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from object_detection import atomic_files
 from object_detection import config as config_lib
 from object_detection.builders import input_builder, model_builder, optimizer_builder
 from object_detection.data import resizer as resizers
-from object_detection.export import frozen_graph, run_folder
+from object_detection.export import export_record, frozen_graph, run_folder
 from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR, SIGNATURE,
                                                       DetectionModule, check_input_type)
+from object_detection.figures.outputs import check_output_folder
 from object_detection.protos import pipeline_pb2
 from object_detection.training import checkpoints as ckpt_lib
 from object_detection.training import evaluate
@@ -49,10 +58,11 @@ class ExportedFiles:
     frozen_graph: Path
     pipeline_config: Path
     checkpoint: Path  # the prefix, .../checkpoint/ckpt-0
+    record: Path  # export.json
 
     def paths(self) -> list[Path]:
         return [self.saved_model, self.frozen_graph, self.pipeline_config,
-                self.checkpoint.parent]
+                self.checkpoint.parent, self.record]
 
 
 def uses_moving_averages(pipeline: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
@@ -108,40 +118,72 @@ def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
     return model, resizer
 
 
-def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str | os.PathLike,
-                 output_dir: str | os.PathLike, input_type: str = IMAGE_TENSOR) -> ExportedFiles:
-    """Exports the model of ``pipeline`` with the weights of ``checkpoint`` (a prefix such as
-    ``run/ckpt-1500``) into ``output_dir`` (see the module docstring).
+def _output_folder(output_dir: str | os.PathLike) -> Path:
+    """``output_dir`` as an absolute path (where it is a symbolic link, the folder it points
+    to), checked to be replaceable by an export (``export_record.check_replaceable``) and not
+    below a file (``outputs.check_output_folder``)."""
+    out = Path(os.path.abspath(output_dir))
+    if out.is_symlink():
+        out = Path(os.path.realpath(out))
+    export_record.check_replaceable(out)
+    check_output_folder(out)
+    return out
 
-    ``input_type`` chooses the SavedModel's input (``detection_module.INPUT_TYPES``); the
-    frozen graph always takes ``image_tensor``.
-    """
-    check_input_type(input_type)
-    if pipeline.model.WhichOneof("model") != "faster_rcnn":
-        raise ValueError("pipeline config: the model is not a faster_rcnn (Mask R-CNN) model")
-    model, resizer = restore_inference_model(pipeline, checkpoint)
-    module = DetectionModule(model, resizer)
-    # Kept in the SavedModel so that a loader can tell encoded images from tf.Examples.
-    module.input_type = tf.Variable(input_type, trainable=False, name="input_type")
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
-    saved_model = out / SAVED_MODEL_DIR
+def _write_parts(folder: Path, module: DetectionModule, model, pipeline, input_type: str
+                 ) -> str:
+    """SavedModel, frozen graph, pipeline config and model checkpoint into ``folder``;
+    returns the checkpoint file name (``ckpt-0``)."""
+    saved_model = folder / SAVED_MODEL_DIR
     serve = module.serving_function(input_type)
     tf.saved_model.save(module, os.fspath(saved_model),
                         signatures={SIGNATURE: serve.get_concrete_function()})
     logger.info("wrote the SavedModel (%s input) to %s", input_type, saved_model)
-
     frozen = frozen_graph.write_frozen_graph(frozen_graph.freeze(module),
-                                             out / frozen_graph.FROZEN_GRAPH_NAME)
+                                             folder / frozen_graph.FROZEN_GRAPH_NAME)
     logger.info("wrote the frozen graph to %s", frozen)
-
-    config_path = config_lib.write_pipeline_config(pipeline, out / PIPELINE_CONFIG_NAME)
+    config_lib.write_pipeline_config(pipeline, folder / PIPELINE_CONFIG_NAME)
     manager = tf.train.CheckpointManager(ckpt_lib.make_checkpoint(model),
-                                         os.fspath(out / CHECKPOINT_DIR), max_to_keep=1)
+                                         os.fspath(folder / CHECKPOINT_DIR), max_to_keep=1)
     prefix = manager.save(checkpoint_number=0)
     logger.info("wrote the model checkpoint to %s", prefix)
-    return ExportedFiles(out, saved_model, frozen, config_path, Path(prefix))
+    return Path(prefix).name
+
+
+def _step_of(checkpoint: str) -> int | None:
+    try:
+        return ckpt_lib.checkpoint_step(checkpoint)
+    except ValueError:
+        return None
+
+
+def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str | os.PathLike,
+                 output_dir: str | os.PathLike, input_type: str = IMAGE_TENSOR) -> ExportedFiles:
+    """Exports the model of ``pipeline`` with the weights of ``checkpoint`` (a prefix such as
+    ``run/ckpt-1500``) into ``output_dir``, all or nothing (see the module docstring).
+
+    ``input_type`` chooses the SavedModel's input (``detection_module.INPUT_TYPES``); the
+    frozen graph always takes ``image_tensor``. ValueError, before anything is written, when
+    ``output_dir`` holds anything but an earlier export (it is replaced as a whole).
+    """
+    check_input_type(input_type)
+    if pipeline.model.WhichOneof("model") != "faster_rcnn":
+        raise ValueError("pipeline config: the model is not a faster_rcnn (Mask R-CNN) model")
+    out = _output_folder(output_dir)
+    model, resizer = restore_inference_model(pipeline, checkpoint)
+    module = DetectionModule(model, resizer)
+    # Kept in the SavedModel so that a loader can tell encoded images from tf.Examples.
+    module.input_type = tf.Variable(input_type, trainable=False, name="input_type")
+    for stale in atomic_files.remove_stale_temporaries(out.parent, out.name):
+        logger.warning("removed %s, left by an interrupted export", stale)
+    checkpoint = os.fspath(checkpoint)
+    with atomic_files.atomic_directory(out) as folder:
+        prefix = _write_parts(folder, module, model, pipeline, input_type)
+        export_record.write_record(folder, checkpoint, _step_of(checkpoint), input_type)
+    logger.info("exported %s to %s", checkpoint, out)
+    return ExportedFiles(out, out / SAVED_MODEL_DIR, out / frozen_graph.FROZEN_GRAPH_NAME,
+                         out / PIPELINE_CONFIG_NAME, out / CHECKPOINT_DIR / prefix,
+                         out / export_record.MARKER)
 
 
 def export_run(run_dir: str | os.PathLike, output_dir: str | os.PathLike,

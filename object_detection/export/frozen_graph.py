@@ -20,6 +20,7 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from object_detection import atomic_files
 from object_detection.export.detection_module import IMAGE_TENSOR, DetectionModule
 
 FROZEN_GRAPH_NAME = "frozen_inference_graph.pb"
@@ -110,11 +111,10 @@ def freeze(module: DetectionModule) -> tf.compat.v1.GraphDef:
 
 
 def write_frozen_graph(graph_def: tf.compat.v1.GraphDef, path: str | os.PathLike) -> Path:
-    """Writes the binary GraphDef to ``path``; returns the path."""
+    """Writes the binary GraphDef to ``path`` (atomically); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(graph_def.SerializeToString())
-    return path
+    return atomic_files.write_bytes(path, graph_def.SerializeToString())
 
 
 def read_frozen_graph(path: str | os.PathLike) -> tf.compat.v1.GraphDef:

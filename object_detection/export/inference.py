@@ -1,9 +1,11 @@
 """Running an exported model: load it, detect on an image, an image file or a whole folder.
 
 ``load_model(path)`` takes an export folder (``convert_model.py``'s ``--output_dir``), a
-SavedModel folder, or a frozen graph ``.pb``, and returns an ``ExportedModel``. Its ``detect``
-gives ``ImageDetections`` of one image: normalized boxes, scores, 1-based classes, and
-image-sized mask probabilities pasted from the box-relative masks by
+SavedModel folder, or a frozen graph ``.pb``, and returns an ``ExportedModel``. An export
+folder must be complete: its ``export.json`` present and every file it lists there at its size
+(``export_record.check_export``); temporary folders of an interrupted export are refused.
+Its ``detect`` gives ``ImageDetections`` of one image: normalized boxes, scores, 1-based
+classes, and image-sized mask probabilities pasted from the box-relative masks by
 ``core.mask_ops.reframe_box_masks_to_image_masks`` (through
 ``ImageDetections.from_model_output``). ``detect_folder`` goes over the images of a folder in
 name order, in batches, logging progress and every file it skips.
@@ -18,6 +20,7 @@ import dataclasses
 import io
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Callable
@@ -26,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from object_detection.export import frozen_graph, image_files
+from object_detection import atomic_files
+from object_detection.export import export_record, frozen_graph, image_files
 from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSOR,
                                                       FLOAT_IMAGE_TENSOR, IMAGE_TENSOR,
                                                       SAVED_MODEL_DIR, SIGNATURE, TF_EXAMPLE)
@@ -153,31 +157,53 @@ def _load_frozen_graph(path: Path) -> tuple[Runner, str]:
 
 
 def _resolve(path: Path) -> tuple[str, Path]:
-    """("saved_model" | "frozen_graph", the path to load) for an export folder, a SavedModel
-    folder or a .pb file."""
+    """("saved_model" | "frozen_graph", the path to load) for an export folder (checked to be
+    complete), a SavedModel folder or a .pb file."""
     if path.is_file():
         if path.name == _SAVED_MODEL_FILE:
             return "saved_model", path.parent
         return "frozen_graph", path
     if (path / _SAVED_MODEL_FILE).is_file():
         return "saved_model", path
+    if not export_record.looks_like_export(path):
+        hint = (" (a run folder? export it first with convert_model.py --model_dir)"
+                if (path / "pipeline.config").is_file() else "")
+        raise ValueError(f"{path}: not an exported model: no {_SAVED_MODEL_FILE}, "
+                         f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME} in the "
+                         f"folder{hint}")
+    export_record.check_export(path)
     if (path / SAVED_MODEL_DIR / _SAVED_MODEL_FILE).is_file():
         return "saved_model", path / SAVED_MODEL_DIR
     if (path / frozen_graph.FROZEN_GRAPH_NAME).is_file():
         return "frozen_graph", path / frozen_graph.FROZEN_GRAPH_NAME
-    raise ValueError(f"{path}: not an exported model: no {_SAVED_MODEL_FILE}, "
-                     f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME} in the folder")
+    raise ValueError(f"{path}: not an exported model: its {export_record.MARKER} lists no "
+                     f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME}")
+
+
+# The names atomic_files.temporary_sibling gives: .NAME.tmp-PID-RANDOM (or .old-).
+_TEMPORARY_NAME = re.compile(r"\..+\.(tmp|old)-\d+-[0-9a-f]+")
+
+
+def _check_not_temporary(path: Path) -> None:
+    """ValueError when ``path`` lies in a temporary folder of an interrupted write."""
+    for part in path.absolute().parts:
+        if atomic_files.is_temporary(part) and _TEMPORARY_NAME.fullmatch(part):
+            raise ValueError(f"{path}: a temporary folder left by an interrupted export "
+                             "(convert_model.py), not an export — export again")
 
 
 def load_model(path: str | os.PathLike) -> ExportedModel:
     """Loads an export folder (its SavedModel), a SavedModel folder or a frozen graph file.
 
     Raises FileNotFoundError when ``path`` does not exist and ValueError (one sentence naming
-    the path) when it is not a detection model.
+    the path) when it is not a detection model, an incomplete export folder (no or a broken
+    ``export.json``, a listed file missing or cut short) or inside a temporary folder left by
+    an interrupted export.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
+    _check_not_temporary(path)
     kind, target = _resolve(path)
     if kind == "saved_model":
         run, input_type = _load_saved_model(target)
@@ -193,12 +219,14 @@ def load_model(path: str | os.PathLike) -> ExportedModel:
 @dataclasses.dataclass
 class FolderReport:
     """What ``detect_folder`` did: images processed, detections found, files skipped (with
-    the reason) and images that could not be read (with the error)."""
+    the reason), images that could not be read (with the error) and image entries that are
+    symbolic links (``image_files.Link``; read like the others)."""
 
     processed: list[str] = dataclasses.field(default_factory=list)
     detections: int = 0
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     unreadable: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    links: list[image_files.Link] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{len(self.processed)} images, {self.detections} detections, "
@@ -254,7 +282,8 @@ class ExportedModel:
 
         Images go to the model ``batch_size`` at a time (for tensor inputs, consecutive images
         of one size). Other files and sub-folders are skipped and unreadable images reported,
-        each with a logged warning, and recorded in ``report`` when given. FileNotFoundError
+        each with a logged warning, and recorded in ``report`` when given, as are images that
+        are symbolic links (a warning for those leading outside ``folder``). FileNotFoundError
         when the folder is missing, ValueError when it holds no image files.
         """
         if batch_size < 1:
@@ -264,6 +293,8 @@ class ExportedModel:
         for path in listing.other_files:
             reason = (f"not an image file (image files end in "
                       f"{', '.join(image_files.IMAGE_EXTENSIONS)})")
+            if atomic_files.is_temporary(path.name):
+                reason = "a temporary file left by an interrupted write"
             logger.warning("skipping %s: %s", path, reason)
             report.skipped.append((os.fspath(path), reason))
         for path in listing.folders:
@@ -272,6 +303,10 @@ class ExportedModel:
         if not listing.images:
             raise ValueError(f"{folder}: no image files (looked for "
                              f"{', '.join(image_files.IMAGE_EXTENSIONS)})")
+        for link in listing.links:
+            if link.outside:
+                logger.warning("%s: reading an image from outside %s", link.describe(), folder)
+        report.links += listing.links
         total = len(listing.images)
         batch: list[tuple[Path, np.ndarray]] = []
         for path in listing.images:

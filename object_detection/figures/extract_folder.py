@@ -66,7 +66,7 @@ def extract_folder_for_animation(model: ExportedModel, images_dir: str | os.Path
 
     check_separate_folders(output_dir, images_dir)
     out = OutputFolder(os.fspath(output_dir))
-    summary = RunSummary(out.root)
+    summary = RunSummary(out.root, input_dir=os.fspath(images_dir))
     names = OutputNames()
     report = FolderReport()
     for path, image, detections in model.detect_folder(
@@ -118,13 +118,19 @@ def extract_folder_for_training(model: ExportedModel, data_dir: str | os.PathLik
     """
     check_separate_folders(output_dir, data_dir)
     out = OutputFolder(os.fspath(output_dir))
-    summary = RunSummary(out.root)
+    images_dir = os.path.join(os.fspath(data_dir), figure_folder.IMAGES_DIR)
+    summary = RunSummary(out.root, input_dir=images_dir)
     maps, others = list_figure_maps(data_dir)
     for path, reason in others:
         summary.skip(path, reason)
+    summary.links = image_files.image_links(images_dir,
+                                            [Path(images_dir, name) for _, name in maps])
+    for link in summary.links:
+        if link.outside:
+            logger.warning("%s: reading a map from outside %s", link.describe(), images_dir)
     next_index = 0
     for index, (stem, name) in enumerate(maps, start=1):
-        path = os.path.join(os.fspath(data_dir), figure_folder.IMAGES_DIR, name)
+        path = os.path.join(images_dir, name)
         try:
             figure_map = figure_folder.read_map(os.fspath(data_dir), stem, name)
         except (ValueError, FileNotFoundError, OSError) as error:

@@ -6,7 +6,9 @@ The layouts are those of the published pictorial-maps scripts
 For animation, one folder per map (``extract_for_animation``)::
 
     extracted_map.png          the map with every written figure's mask painted white
-    config.json                {"numberOfCharacters": n, "width": W, "height": H}
+    config.json                {"numberOfCharacters": n, "width": W, "height": H}; written
+                               last (an earlier run's is removed first), so a map folder
+                               without it is incomplete
     char0/ ... char<n-1>/      one per figure, numbered from 0 in detection order
         image.png              RGBA: the masked figure cropped to its box, transparent elsewhere,
                                padded (transparent) to a square
@@ -121,6 +123,7 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
     masks = _binary_masks(image, detections, mask_threshold, output_dir)
     out = OutputFolder(output_dir)
     out.makedirs()
+    out.remove(MAP_CONFIG)  # the folder is incomplete until the new one is written
     summary = ExtractionSummary(out.root)
     if len(detections) == 0:
         logger.warning("%s: no detections: the extracted map is the map itself", out.root)
@@ -136,8 +139,8 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
         out.write_json(f"{folder}/{TOP_LEFT_CORNER}", [int(box[0]), int(box[1])])
         written.append(k)
     out.write_image(EXTRACTED_MAP, cutout.remove_figures(image, masks[written]))
-    out.write_json(MAP_CONFIG, {"numberOfCharacters": len(written), "width": width, "height": height})
     _remove_stale_character_dirs(out, len(written))
+    out.write_json(MAP_CONFIG, {"numberOfCharacters": len(written), "width": width, "height": height})
     summary.files, summary.figures = out.written, len(written)
     logger.info("%s", summary)
     return summary

@@ -6,9 +6,11 @@ The command lines that apply an exported model to every map of a folder (``evalu
 * ``OutputNames`` gives each input file a name in the output folder: ``outputs.safe_name`` of
   its stem, unique among the maps of the run without regard to case (so that "a.jpg" and
   "a.png", or "Map.png" and "map.png", do not overwrite each other's results);
-* ``RunSummary`` counts maps, detections, figures and files, and keeps every skipped input
-  with its reason (nothing is left out silently), and prints as a few lines;
-* ``check_separate_folders`` refuses an output folder that is one of the input folders;
+* ``RunSummary`` counts maps, detections, figures and files, keeps every skipped input with
+  its reason (nothing is left out silently) and names the input images that are symbolic
+  links, those read from outside the input folder first, and prints as a few lines;
+* ``check_separate_folders`` refuses an output folder that is one of the input folders, or
+  that cannot be a folder;
 * ``add_model_argument``, ``add_images_argument``, ``add_threshold_arguments``,
   ``check_run_options`` and ``fail``: their common flags and error exit.
 """
@@ -22,13 +24,15 @@ import logging
 import os
 import sys
 
+from object_detection.export.image_files import Link
 from object_detection.figures.extraction import ExtractionSummary
-from object_detection.figures.outputs import safe_name
+from object_detection.figures.outputs import check_output_folder, safe_name
 
 logger = logging.getLogger(__name__)
 
 EMPTY_MASK = "mask empty inside the box"
 UNMATCHED = "overlapping no ground-truth figure"
+NAMED_LINKS = 5  # symbolic links named in a summary line; the rest counted
 
 
 class OutputNames:
@@ -71,6 +75,8 @@ class RunSummary:
       skipped_files: ``(path, reason)`` of every input not processed.
       skipped_detections: how many detections were not written, by reason.
       figure_verb: "written" or "drawn", for the summary line.
+      input_dir: the input image folder, as given (for the lines on symbolic links).
+      links: the input images that are symbolic links (``image_files.Link``).
     """
 
     output_dir: str
@@ -82,6 +88,8 @@ class RunSummary:
     skipped_detections: collections.Counter = dataclasses.field(
         default_factory=collections.Counter)
     figure_verb: str = "written"
+    input_dir: str = ""
+    links: list[Link] = dataclasses.field(default_factory=list)
 
     def skip(self, path: str | os.PathLike, reason: str, log: bool = True) -> None:
         """Records an input that is not processed (with a logged warning unless ``log`` is
@@ -103,11 +111,26 @@ class RunSummary:
             self.skipped_detections[UNMATCHED] += extraction.skipped_unmatched
 
     def add_folder_report(self, report) -> None:
-        """Takes over the skipped and unreadable files of an ``inference.FolderReport`` (they
-        were logged when found)."""
+        """Takes over the skipped and unreadable files and the symbolic links of an
+        ``inference.FolderReport`` (they were logged when found)."""
         for path, reason in list(report.skipped) + list(report.unreadable):
             prefix = f"{path}: "  # errors name their file; the summary names it already
             self.skip(path, reason.removeprefix(prefix), log=False)
+        self.links += report.links
+
+    def _link_lines(self) -> list[str]:
+        folder = self.input_dir or "the input folder"
+        lines = []
+        for outside, what in ((True, f"read from outside {folder}"),
+                              (False, f"read through symbolic links within {folder}")):
+            links = [link for link in self.links if link.outside == outside]
+            if not links:
+                continue
+            named = ", ".join(link.describe() for link in links[:NAMED_LINKS])
+            more = len(links) - NAMED_LINKS
+            lines.append(f"{len(links)} image(s) {what}: {named}"
+                         + (f" and {more} more" if more > 0 else ""))
+        return lines
 
     def lines(self) -> list[str]:
         """The summary to print: counts, then each skipped input with its reason."""
@@ -118,6 +141,7 @@ class RunSummary:
             reasons = ", ".join(f"{count} {reason}"
                                 for reason, count in sorted(self.skipped_detections.items()))
             lines.append(f"detections not written: {reasons}")
+        lines += self._link_lines()
         lines.append(f"{len(self.skipped_files)} file(s) skipped"
                      + (":" if self.skipped_files else ""))
         lines += [f"  {path}: {reason}" for path, reason in self.skipped_files]
@@ -169,8 +193,9 @@ def check_run_options(score_threshold: float, mask_threshold: float,
 
 
 def check_separate_folders(output_dir: str | os.PathLike, *inputs: str | os.PathLike) -> None:
-    """ValueError when ``output_dir`` is one of the input folders (its results would mix with,
-    or overwrite, the inputs)."""
+    """ValueError when ``output_dir`` cannot be a folder (``outputs.check_output_folder``) or
+    is one of the input folders (its results would mix with, or overwrite, the inputs)."""
+    check_output_folder(output_dir)
     output = os.path.realpath(output_dir)
     for folder in inputs:
         if output == os.path.realpath(folder):

@@ -2,18 +2,22 @@
 
 ``safe_name`` turns any text (an image's file stem, say) into one path component;
 ``OutputFolder`` refuses any relative path that would leave its folder (``..``, absolute paths,
-symbolic links pointing outside) and records every file it writes.
+symbolic links pointing outside) and records every file it writes. Every file is written
+atomically (``atomic_files``): complete at its path, or not there (or as it was) at all.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from object_detection import atomic_files
 
 _JPEG_QUALITY = 95
 
@@ -31,6 +35,31 @@ def safe_name(text: str, replacement: str = "_") -> str:
     return name
 
 
+@contextlib.contextmanager
+def naming_the_file(path: str | os.PathLike) -> Iterator[None]:
+    """Gives an ``OSError`` raised inside the block without a file name (``ENOSPC`` from a
+    write or flush, say) the name ``path``, so that its message names the file."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), os.fspath(path)) from error
+
+
+def check_output_folder(root: str | os.PathLike) -> None:
+    """ValueError naming ``root`` when it cannot be made a folder: it, or the nearest folder
+    above it that exists, is a file."""
+    path = os.path.abspath(root)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path}: output folder exists and is not a folder")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{path}: cannot be the output folder, {parent} is a file, not a folder")
+
+
 class OutputFolder:
     """A folder that result files are written into (created on first use).
 
@@ -43,8 +72,7 @@ class OutputFolder:
         if not root:
             raise ValueError("output folder: empty path")
         self.root = os.path.abspath(root)
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise ValueError(f"{self.root}: output folder exists and is not a folder")
+        check_output_folder(self.root)
         self.written: list[str] = []
 
     def path(self, relative: str) -> str:
@@ -78,16 +106,26 @@ class OutputFolder:
         PNG or JPEG (by the extension; JPEG quality 95, RGB or L only)."""
         path = self._target(relative)
         image = Image.fromarray(np.ascontiguousarray(pixels, np.uint8))
-        if path.lower().endswith((".jpg", ".jpeg")):
-            image.save(path, format="JPEG", quality=_JPEG_QUALITY)
-        else:
-            image.save(path, format="PNG")
+        with naming_the_file(path), atomic_files.open_atomic(path, "wb") as f:
+            if path.lower().endswith((".jpg", ".jpeg")):
+                image.save(f, format="JPEG", quality=_JPEG_QUALITY)
+            else:
+                image.save(f, format="PNG")
         self.written.append(path)
         return path
 
     def write_json(self, relative: str, value: Any) -> str:
+        """Writes ``value`` as compact JSON (no newline at the end, as published)."""
         path = self._target(relative)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(value, f)
+        with naming_the_file(path):
+            atomic_files.write_json(path, value, trailing_newline=False)
         self.written.append(path)
         return path
+
+    def remove(self, relative: str) -> bool:
+        """Removes the file ``relative`` if it is there; returns whether it was."""
+        path = self.path(relative)
+        if not os.path.lexists(path) or os.path.isdir(path):
+            return False
+        os.remove(path)
+        return True

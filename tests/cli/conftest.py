@@ -1,5 +1,6 @@
 """Shared fixtures of the command-line tests: one tiny exported model for the session, folders
-of tiny maps with awkward names, a SavedModel of the wrong kind, and a snapshot of files.
+of tiny maps with awkward names, a SavedModel of the wrong kind, a snapshot of files, and the
+check of a one-line error.
 
 The model is tests/export's tiny run (configs/quickstart.config at 64 x 64, 5 detections, random
 weights spread so that scores lie around 0.15..0.3 and masks are not empty), exported with
@@ -16,6 +17,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from object_detection import cli
 from object_detection.export import exporter, inference
 from tests.export.conftest import make_run_folder, sample_image, tiny_pipeline
 
@@ -23,6 +25,16 @@ from tests.export.conftest import make_run_folder, sample_image, tiny_pipeline
 MAP_ONE = "map one.png"
 MAP_TWO = "Zürich #2.jpg"
 NOTES = "notes.txt"
+DEBUG_HINT = f"(run again with {cli.DEBUG_FLAG} for the traceback)"
+
+
+def error_line(err: str) -> str:
+    """The ``error: ...`` line of a command's stderr, checked to be its only line but for
+    ``cli.error_exit``'s hint on ``--debug``."""
+    lines = err.splitlines()
+    assert lines and lines[0].startswith("error: "), err
+    assert lines[1:] in ([], [DEBUG_HINT]), err
+    return lines[0]
 
 
 @pytest.fixture(scope="session")

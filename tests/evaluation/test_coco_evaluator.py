@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +188,27 @@ def test_image_ids_follow_the_ground_truth_writer_rule():
     assert [a["id"] for a in annotations] == [1, 2, 3, 4]  # COCOeval needs ids from 1
     assert annotations[1]["bbox"] == [100.0, 100.0, 100.0, 100.0]
     assert annotations[1]["area"] == 10000.0
+
+
+def test_a_failed_rewrite_of_the_results_keeps_the_old_file(tmp_path, monkeypatch):
+    """The disk fills up while the new results are flushed: the old file is left whole and the
+    error names it."""
+    evaluator = evaluator_with_two_objects()
+    boxes, masks = two_objects()
+    evaluator.add_detections("7", boxes, [0.9, 0.8], [1, 1], masks=masks)
+    path = evaluator.write_results_json(str(tmp_path / "results.json"))
+    before = Path(path).read_bytes()
+    evaluator.add_detections("7", boxes[:1], [0.5], [1], masks=masks[:1])
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError) as error:
+        evaluator.write_results_json(path)
+    monkeypatch.undo()
+    assert error.value.filename == path and error.value.errno == errno.ENOSPC
+    assert Path(path).read_bytes() == before and os.listdir(tmp_path) == ["results.json"]
 
 
 def test_written_json_loads_in_pycocotools_and_gives_the_same_numbers(tmp_path):

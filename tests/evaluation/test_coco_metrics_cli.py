@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 import coco_metrics
 from object_detection.evaluation import metric_names, results_log
 from object_detection.run_names import format_run_name
+from tests.cli.conftest import error_line
 
 REPO = Path(__file__).resolve().parents[2]
 MASK50 = metric_names.BEST_METRIC
@@ -105,3 +108,69 @@ def test_runs_of_one_name_from_two_grids_are_told_apart_by_folder(tmp_path, caps
     assert set(by_label) == {f"quickstart/{name}", f"seed2/{name}", "mean"}
     assert by_label[f"seed2/{name}"][1] == "4000"
     assert "78.40" in by_label[f"seed2/{name}"] and "77.95" in by_label["mean"]
+
+
+def _error(capsys, argv) -> str:
+    assert coco_metrics.main(argv) == 1
+    return error_line(capsys.readouterr().err)
+
+
+def test_a_torn_last_line_is_skipped_a_bad_line_inside_is_one_error(log_dir, capsys):
+    folder = next(log_dir.iterdir())
+    log = folder / results_log.EVALUATIONS_FILE
+    with open(log, "a", encoding="utf-8") as f:
+        f.write('{"step": 200, "metr')  # an append cut short by a crash
+    assert coco_metrics.main(["--log_dir", str(log_dir)]) == 0
+    capsys.readouterr()
+    lines = log.read_text(encoding="utf-8").splitlines()
+    log.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n", encoding="utf-8")
+    line = _error(capsys, ["--log_dir", str(log_dir)])
+    assert line.startswith(f"error: {log}, line 2: not a JSON evaluation record")
+
+
+def test_log_dir_problems(tmp_path, capsys):
+    a_file = tmp_path / "runs.txt"
+    a_file.write_text("x", encoding="utf-8")
+    assert _error(capsys, ["--log_dir", str(a_file)]) == (
+        f"error: {a_file}: not a folder (give the folder holding the run folders)")
+    hidden = tmp_path / "runs" / ".1st_run_real_stride8_0.5.tmp-1-abcdef01"
+    results_log.append_evaluation(str(hidden), 10, {MASK50: 0.5})
+    line = _error(capsys, ["--log_dir", str(tmp_path / "runs")])
+    assert line.startswith(f"error: {tmp_path / 'runs'}: no run folder with an evaluation log")
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--json", "--plot"])
+def test_output_files_that_cannot_be_written_are_refused_before_anything(log_dir, tmp_path,
+                                                                        capsys, flag):
+    (tmp_path / "a folder").mkdir()
+    (tmp_path / "a file").write_text("x", encoding="utf-8")
+    others = [f for f in ("--csv", "--json", "--plot") if f != flag]
+    written = [tmp_path / f"other{f}" for f in others]
+    common = ["--log_dir", str(log_dir), others[0], str(written[0]), others[1], str(written[1])]
+    assert _error(capsys, common + [flag, str(tmp_path / "a folder")]) == (
+        f"error: {tmp_path / 'a folder'}: is a folder; give a file name to write")
+    target = tmp_path / "a file" / "out"
+    assert _error(capsys, common + [flag, str(target)]) == (
+        f"error: {target}: cannot be written, {tmp_path / 'a file'} is a file, not a folder")
+    assert not any(path.exists() for path in written)
+
+
+def test_a_failed_rewrite_keeps_the_old_files(log_dir, tmp_path, capsys, monkeypatch):
+    """The disk fills up while each file is flushed: the CSV, JSON and PNG of the run before
+    are left whole, and no temporary file remains."""
+    paths = {"--csv": tmp_path / "r.csv", "--json": tmp_path / "r.json",
+             "--plot": tmp_path / "r.png"}
+    argv = ["--log_dir", str(log_dir)] + [a for f, p in paths.items() for a in (f, str(p))]
+    assert coco_metrics.main(argv) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert sorted(before) == ["r.csv", "r.json", "r.png"]
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    for flag, path in paths.items():
+        assert _error(capsys, ["--log_dir", str(log_dir), flag, str(path)]) == (
+            f"error: {path}: no space left on device")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before

@@ -12,6 +12,7 @@ import convert_model
 from object_detection.export import inference
 from object_detection.figures.detections import ImageDetections
 
+from tests.cli.conftest import error_line
 from tests.export.conftest import LATEST_STEP, QUICKSTART, TINY_MODEL_OVERRIDES, reference_outputs
 
 
@@ -61,7 +62,7 @@ def test_bad_checkpoint_values(tiny_export, tmp_path, capsys, args, message):
     code = convert_model.main(["--model_dir", str(tiny_export.run_dir), "--output_dir", str(out)]
                               + args)
     err = capsys.readouterr().err
-    assert code == 1 and message in err and err.count("\n") == 1
+    assert code == 1 and message in error_line(err)
     assert not out.exists()
 
 
@@ -69,13 +70,13 @@ def test_missing_run_folder_and_run_without_checkpoints(tmp_path, capsys):
     out = tmp_path / "out"
     code = convert_model.main(["--model_dir", str(tmp_path / "nope"), "--output_dir", str(out)])
     err = capsys.readouterr().err
-    assert code == 1 and err == f"error: run folder not found: {tmp_path / 'nope'}\n"
+    assert code == 1 and error_line(err) == f"error: run folder not found: {tmp_path / 'nope'}"
     (tmp_path / "empty run").mkdir()
     code = convert_model.main(["--model_dir", str(tmp_path / "empty run"), "--output_dir",
                                str(out)])
     err = capsys.readouterr().err
-    assert code == 1 and "empty run: no checkpoint in the run folder" in err
-    assert err.count("\n") == 1 and not out.exists()
+    assert code == 1 and "empty run: no checkpoint in the run folder" in error_line(err)
+    assert not out.exists()
 
 
 def test_grid_exports_each_run_into_its_own_folder(tiny_export, tmp_path, capsys):

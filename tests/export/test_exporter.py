@@ -3,13 +3,15 @@ checkpoint's own inference; the exported pipeline config and model-only checkpoi
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from object_detection import config as config_lib
 from object_detection.builders import model_builder, optimizer_builder
-from object_detection.export import exporter
+from object_detection.export import export_record, exporter, run_folder
 from object_detection.training import checkpoints as ckpt_lib
 
 from tests.export.conftest import KEYS, assert_outputs_close, reference_outputs, tiny_pipeline
@@ -17,9 +19,28 @@ from tests.export.conftest import KEYS, assert_outputs_close, reference_outputs,
 def test_export_folder_layout(tiny_export):
     out = tiny_export.files.output_dir
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["checkpoint", "frozen_inference_graph.pb", "pipeline.config", "saved_model"]
+    assert names == ["checkpoint", "export.json", "frozen_inference_graph.pb", "pipeline.config",
+                     "saved_model"]
+    assert names == sorted(export_record.PARTS)
     assert (out / "saved_model" / "saved_model.pb").is_file()
     assert tiny_export.files.checkpoint == out / "checkpoint" / "ckpt-0"
+    # The checkpoint state file holds relative paths: it still works after the rename.
+    assert tf.train.latest_checkpoint(str(out / "checkpoint")) == str(out / "checkpoint" / "ckpt-0")
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+
+
+def test_export_record_lists_every_file_with_its_size(tiny_export):
+    out = tiny_export.files.output_dir
+    record = json.loads((out / "export.json").read_text(encoding="utf-8"))
+    assert record["step"] == 10
+    assert record["checkpoint"] == run_folder.choose_checkpoint(tiny_export.run_dir).path
+    assert record["input_type"] == "image_tensor" and record["time"].endswith("+00:00")
+    on_disk = {p.relative_to(out).as_posix(): p.stat().st_size
+               for p in out.rglob("*") if p.is_file() and p.name != "export.json"}
+    assert record["files"] == on_disk
+    assert {"saved_model/saved_model.pb", "frozen_inference_graph.pb", "pipeline.config",
+            "checkpoint/checkpoint", "checkpoint/ckpt-0.index"} <= set(on_disk)
+    assert export_record.check_export(out) == record
 
 
 def test_saved_model_reload_gives_the_checkpoints_own_inference(tiny_export):

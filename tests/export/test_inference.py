@@ -74,6 +74,7 @@ def test_detect_folder_odd_names_other_files_broken_images_batches(tiny_export, 
             Image.fromarray(pixels).save(tmp_path / name)
     (tmp_path / "b map.jpg").write_bytes(b"not really a jpeg")
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    (tmp_path / ".c.png.tmp-999-0a1b2c3d").write_bytes(b"half a png")  # left by kill -9
     (tmp_path / "sub folder").mkdir()
     report = inference.FolderReport()
     with caplog.at_level(logging.INFO, logger=inference.__name__):
@@ -84,12 +85,14 @@ def test_detect_folder_odd_names_other_files_broken_images_batches(tiny_export, 
         np.testing.assert_array_equal(image, images[path.name])
         _assert_same(detections, saved_model.detect(image))  # batched = one by one
         assert detections.mask_shape == image.shape[:2]
-    assert [p for p, _ in report.skipped] == [str(tmp_path / "notes.txt"),
-                                              str(tmp_path / "sub folder")]
+    assert report.skipped[0] == (str(tmp_path / ".c.png.tmp-999-0a1b2c3d"),
+                                 "a temporary file left by an interrupted write")
+    assert [p for p, _ in report.skipped[1:]] == [str(tmp_path / "notes.txt"),
+                                                  str(tmp_path / "sub folder")]
     assert report.unreadable[0][0] == str(tmp_path / "b map.jpg")
     assert "b map.jpg: not a readable image" in report.unreadable[0][1]
     assert report.detections == sum(len(d) for _, _, d in results)
-    assert report.summary() == (f"3 images, {report.detections} detections, 2 other files "
+    assert report.summary() == (f"3 images, {report.detections} detections, 3 other files "
                                 "skipped, 1 unreadable")
     log = caplog.text
     assert "notes.txt: not an image file" in log and "b map.jpg: not a readable image" in log
@@ -175,3 +178,77 @@ def test_not_a_model_at_all(tmp_path, tiny_export):
     shutil.rmtree(broken / "variables")
     with pytest.raises(ValueError, match="broken: not a loadable SavedModel"):
         inference.load_model(broken)
+
+
+# --------------------------------------------------------------------------- incomplete exports
+
+
+@pytest.fixture
+def export_copy(tiny_export, tmp_path):
+    """A copy of the tiny export folder, to break."""
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_export.files.output_dir, copy)
+    return copy
+
+
+def test_a_copied_export_loads(export_copy):
+    assert inference.load_model(export_copy).kind == "saved_model"
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ("no export.json", "no export.json: was convert_model.py interrupted?"),
+    ("no frozen graph", "frozen_inference_graph.pb missing"),
+    ("no variables", "saved_model/variables/variables.data-00000-of-00001 missing, "
+                     "saved_model/variables/variables.index missing"),
+    ("cut short", "saved_model/saved_model.pb has 100 bytes, not "),
+    ("record not JSON", "export.json does not parse"),
+    ("record of something else", "export.json is not an export record of convert_model.py"),
+])
+def test_an_incomplete_export_is_refused_naming_what_is_missing(export_copy, damage, problem):
+    record = export_copy / "export.json"
+    if damage == "no export.json":
+        record.unlink()
+    elif damage == "no frozen graph":
+        (export_copy / "frozen_inference_graph.pb").unlink()
+    elif damage == "no variables":
+        shutil.rmtree(export_copy / "saved_model" / "variables")
+    elif damage == "cut short":
+        path = export_copy / "saved_model" / "saved_model.pb"
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "record not JSON":
+        record.write_text(record.read_text()[:40], encoding="utf-8")
+    else:
+        record.write_text('{"files": {"a": 1}}', encoding="utf-8")
+    with pytest.raises(ValueError) as error:
+        inference.load_model(export_copy)
+    message = str(error.value)
+    assert message.startswith(f"{export_copy} is an incomplete export (") and problem in message
+    assert message.endswith("export again") or "export again, or give its" in message
+    assert "\n" not in message
+
+
+def test_its_saved_model_or_frozen_graph_alone_still_loads(export_copy):
+    (export_copy / "export.json").unlink()
+    assert inference.load_model(export_copy / "saved_model").kind == "saved_model"
+    assert inference.load_model(export_copy / "frozen_inference_graph.pb").kind == "frozen_graph"
+
+
+def test_a_temporary_folder_of_an_interrupted_export_is_refused(export_copy):
+    hidden = export_copy.with_name(f".{export_copy.name}.tmp-12345-abcdef01")
+    export_copy.rename(hidden)
+    for path in (hidden, hidden / "saved_model", hidden / "frozen_inference_graph.pb"):
+        with pytest.raises(ValueError, match="a temporary folder left by an interrupted export"):
+            inference.load_model(path)
+
+
+def test_a_run_folder_given_as_model_gets_a_hint(tiny_export):
+    with pytest.raises(ValueError, match=r"not an exported model: .*\(a run folder\? export it "
+                                         r"first with convert_model.py --model_dir\)"):
+        inference.load_model(tiny_export.run_dir)
+
+
+def test_random_bytes_as_a_saved_model(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "saved_model.pb").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match="m: not a loadable SavedModel"):
+        inference.load_model(tmp_path / "m")

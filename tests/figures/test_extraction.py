@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -12,6 +13,7 @@ from PIL import Image
 from object_detection.dataset_tools.figure_folder import FigureMap
 from object_detection.figures.detections import ImageDetections
 from object_detection.figures.extraction import extract_for_animation, extract_for_training
+from object_detection.figures.outputs import OutputFolder
 from tests.figures.handmade import (BOX_A, BOX_B, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
                                     detections, mask_a, mask_b, smooth_map, two_figures)
 
@@ -88,6 +90,33 @@ def test_animation_rerun_removes_stale_figures_only(tmp_path):
     assert _tree(out) == ["char0/image.png", "char0/padding.json", "char0/topLeftCorner.json",
                           "config.json", "extracted_map.png", "notes.txt"]
     assert _json(out / "char0/topLeftCorner.json") == [30, 20]
+
+
+def test_animation_rerun_interrupted_leaves_the_map_folder_without_config(tmp_path,
+                                                                         monkeypatch):
+    """config.json is removed first and written last: a run that fails part-way leaves a map
+    folder marked incomplete (no config.json), never an old config over new figures."""
+    out = tmp_path / "m"
+    first = extract_for_animation(smooth_map(), two_figures(), str(out))
+    assert first.files[-1] == str(out / "config.json")
+    original, calls = OutputFolder.write_image, []
+
+    def full_disk_at_the_second_image(self, relative, pixels):
+        calls.append(relative)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", relative)
+        return original(self, relative, pixels)
+
+    monkeypatch.setattr(OutputFolder, "write_image", full_disk_at_the_second_image)
+    with pytest.raises(OSError, match="No space left"):
+        extract_for_animation(smooth_map(), two_figures().select([1]), str(out))
+    assert not (out / "config.json").exists()
+    assert not [name for name in os.listdir(out) if name.startswith(".")]
+    monkeypatch.undo()
+    extract_for_animation(smooth_map(), two_figures().select([1]), str(out))
+    assert _json(out / "config.json")["numberOfCharacters"] == 1
+    assert _tree(out) == ["char0/image.png", "char0/padding.json", "char0/topLeftCorner.json",
+                          "config.json", "extracted_map.png"]
 
 
 def test_animation_bad_inputs(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -54,3 +55,37 @@ def test_a_file_as_output_folder_is_refused(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(ValueError, match="not a folder"):
         OutputFolder(str(tmp_path / "f"))
+
+
+def test_a_failed_rewrite_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """The disk fills up as each new version is flushed: the old images and JSON stay."""
+    out = OutputFolder(str(tmp_path))
+    out.write_image("a.png", np.full((2, 3), 7, np.uint8))
+    out.write_image("b.jpg", np.full((8, 8, 3), 9, np.uint8))
+    out.write_json("c.json", {"k": 1})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    for write in (lambda: out.write_image("a.png", np.zeros((5, 5), np.uint8)),
+                  lambda: out.write_image("b.jpg", np.zeros((5, 5, 3), np.uint8)),
+                  lambda: out.write_json("c.json", {"k": 2})):
+        with pytest.raises(OSError, match="No space left on device"):
+            write()
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert len(out.written) == 3
+
+
+def test_json_is_written_compact_as_published(tmp_path):
+    OutputFolder(str(tmp_path)).write_json("p.json", [3, 4])
+    assert (tmp_path / "p.json").read_bytes() == b"[3, 4]"
+
+
+def test_remove(tmp_path):
+    out = OutputFolder(str(tmp_path))
+    out.write_json("x.json", 1)
+    assert out.remove("x.json") and not (tmp_path / "x.json").exists()
+    assert not out.remove("x.json")

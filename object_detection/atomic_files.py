@@ -67,9 +67,12 @@ def open_atomic(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) ->
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename is None and error.errno:
+            # A failed write or flush names no file: name the one being written.
+            raise OSError(error.errno, error.strerror, os.fspath(path)) from error
         raise
     _fsync_dir(path.parent)
 
@@ -131,17 +134,26 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, name: str) -> list[Path]:
-    """Removes temporary siblings of ``folder/name`` left by killed processes of this host
-    that no longer run; returns what was removed."""
+    """Removes temporary siblings of ``folder/name`` left by killed processes (by pid on this
+    host) that no longer run; returns what was removed.
+
+    A process killed between the two renames of ``atomic_directory`` leaves ``folder/name``
+    absent and the previous folder aside as ``.NAME.old-...``: that one is put back in place,
+    not removed.
+    """
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
         return removed
-    for entry in folder.iterdir():
+    for entry in sorted(folder.iterdir()):
         if not entry.name.startswith(f".{name}.") or not is_temporary(entry.name):
             continue
         pid = _pid_of(entry.name)
         if pid is None or pid == os.getpid() or _process_alive(pid):
+            continue
+        target = folder / name
+        if entry.name.startswith(f".{name}.old-") and not os.path.lexists(target):
+            os.replace(entry, target)
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -101,3 +101,29 @@ def test_open_atomic_refuses_append_mode(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_files.open_atomic(tmp_path / "x", "a"):
             pass
+
+
+def test_a_kill_between_the_two_renames_puts_the_old_folder_back(tmp_path):
+    """The state a kill between atomic_directory's renames leaves (target moved aside by a dead
+    process, the new folder not yet in place) is made by hand with a dead pid."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)
+    aside = tmp_path / f".export.old-{pid}-abcd1234"
+    new = tmp_path / f".export.tmp-{pid}-abcd1234"
+    aside.mkdir()
+    (aside / "a").write_text("old", encoding="utf-8")
+    new.mkdir()
+    removed = atomic_files.remove_stale_temporaries(tmp_path, "export")
+    assert removed == [new]
+    assert _listing(tmp_path) == ["export"]
+    assert (tmp_path / "export" / "a").read_text(encoding="utf-8") == "old"
+
+
+def test_a_failed_write_names_the_file_being_written(tmp_path):
+    path = tmp_path / "detections.json"
+    with pytest.raises(OSError) as error:
+        with atomic_files.open_atomic(path) as f:
+            f.write("x")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(path)

@@ -11,6 +11,11 @@ Each run gets a folder (named as in the published code, e.g.
 (ckpt-STEP), the best checkpoint by mask mAP@.50 in best/, the evaluations in
 evaluations.jsonl and TensorBoard summaries in train/ and eval/. Running the same command again
 continues unfinished runs from their last checkpoint and skips finished ones.
+
+A run folder is locked (RUN_DIR/.lock) while a process trains or evaluates it: a second
+command on the same folder stops with an error naming the holder. Errors (a folder in use or
+not writable, a full disk, a damaged checkpoint, a bad config) stop with one line naming the
+path; --debug adds the traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from object_detection import cli
@@ -150,8 +157,24 @@ def _uses_quickstart_data(runs) -> bool:
     return False
 
 
+def _terminated(signum: int, frame) -> None:
+    """SIGTERM (a job scheduler's stop) ends the command like Ctrl-C: the run folder's lock is
+    released and the latest checkpoint stays intact."""
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
 @cli.error_exit
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.log_every_n_steps < 1:
@@ -170,29 +193,25 @@ def main(argv: list[str] | None = None) -> int:
     from object_detection.training import distribution, runner
     from object_detection.training.results_table import format_results
 
-    try:
-        if args.experiment:
-            runs, output_dir = experiment_runs(args)
+    if args.experiment:
+        runs, output_dir = experiment_runs(args)
+    else:
+        runs = [single_run(args)]
+        output_dir = os.fspath(runs[0].run_dir)
+    if _uses_quickstart_data(runs):
+        ensure_synthetic_dataset(DEFAULT_DATA_DIR)
+    strategy = distribution.make_strategy(devices)
+    options = runner.RunOptions(log_every_n_steps=args.log_every_n_steps)
+    what = args.experiment or args.pipeline_config
+    print(f"{what}: {len(runs)} run(s) into {output_dir} ({distribution.describe(strategy)})",
+          flush=True)
+    outcomes = []
+    for index, run in enumerate(runs, start=1):
+        print(f"[{index}/{len(runs)}] {run.name}", flush=True)
+        if args.eval_only:
+            outcomes.append(runner.evaluate_checkpoints(run, strategy, options))
         else:
-            runs = [single_run(args)]
-            output_dir = os.fspath(runs[0].run_dir)
-        if _uses_quickstart_data(runs):
-            ensure_synthetic_dataset(DEFAULT_DATA_DIR)
-        strategy = distribution.make_strategy(devices)
-        options = runner.RunOptions(log_every_n_steps=args.log_every_n_steps)
-        what = args.experiment or args.pipeline_config
-        print(f"{what}: {len(runs)} run(s) into {output_dir} ({distribution.describe(strategy)})",
-              flush=True)
-        outcomes = []
-        for index, run in enumerate(runs, start=1):
-            print(f"[{index}/{len(runs)}] {run.name}", flush=True)
-            if args.eval_only:
-                outcomes.append(runner.evaluate_checkpoints(run, strategy, options))
-            else:
-                outcomes.append(runner.train_and_evaluate(run, strategy, options))
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+            outcomes.append(runner.train_and_evaluate(run, strategy, options))
     metric = runs[0].best_checkpoint_metric if runs else ""
     print()
     print(format_results(outcomes, metric))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -278,6 +280,22 @@ def test_write_and_read_round_trip(config, tmp_path):
     assert path.read_text() == config_lib.config_to_text(changed)
     assert config_lib.load_pipeline_config(path) == changed
     assert config_lib.load_pipeline_config(path) != config
+
+
+def test_a_failed_write_leaves_the_old_config_whole(config, tmp_path, monkeypatch):
+    """A full disk is simulated at the fsync: the old file stays, no temporary is left."""
+    path = config_lib.write_pipeline_config(config, tmp_path / "run" / "pipeline.config")
+    before = path.read_bytes()
+    changed = config_lib.apply_overrides(config, ["train_config.batch_size=3"])
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        config_lib.write_pipeline_config(changed, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(path.parent) == ["pipeline.config"]
 
 
 def test_config_to_text_is_text_format(config):

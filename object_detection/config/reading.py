@@ -9,6 +9,7 @@ from pathlib import Path
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
+from object_detection import atomic_files
 from object_detection.config.errors import translate_parse_error
 from object_detection.config.overrides import apply_overrides
 from object_detection.protos import pipeline_pb2
@@ -58,8 +59,8 @@ def config_to_text(config: pb_message.Message) -> str:
 
 
 def write_pipeline_config(config: pb_message.Message, path: str | os.PathLike) -> Path:
-    """Writes ``config`` as text format to ``path`` (parent folders created); returns the path."""
+    """Writes ``config`` as text format to ``path`` (parent folders created) atomically: a
+    crash or a full disk leaves the old file or none, never a part; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(config_to_text(config), encoding="utf-8")
-    return path
+    return atomic_files.write_text(path, config_to_text(config))

@@ -1,10 +1,13 @@
 """The evaluation log of a run: one JSON object per line in ``<run dir>/evaluations.jsonl``.
 
 Each line is ``{"step": int, "metrics": {name: float}, "checkpoint": str | null,
-"wall_time": float (seconds since the epoch), "time": ISO 8601 UTC}``. Appends are flushed
-and fsynced, so a finished evaluation survives a crash. A crash in the middle of an append
-leaves a truncated last line: reading ignores it with a warning, and the next append cuts
-it off first (with a warning) so that it never ends up in the middle of the file.
+"wall_time": float (seconds since the epoch), "time": ISO 8601 UTC}``. An append is one
+``write`` of the whole line, then fsync, so a finished evaluation survives a crash. A crash in
+the middle of an append leaves a truncated last line (no newline at its end): reading ignores it
+with a warning, and the next append cuts it off first (with a warning) so that it never ends up
+in the middle of the file; a last line that is complete but lost its newline gets it back. A
+failed append (a full disk) cuts off what it wrote and raises ``OSError`` naming the file. Any
+other line that does not read is an error naming the file and the line.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def log_path(run_dir_or_file: str) -> str:
     return os.path.join(run_dir_or_file, EVALUATIONS_FILE)
 
 
-def _cut_truncated_tail(path: str) -> None:
-    """Removes a last line without its newline (left by a crash during an append)."""
+def _repair_tail(path: str) -> None:
+    """Ends the file with a newline: removes a truncated last line (left by a crash during an
+    append), or ends a complete last line that only lost its newline."""
     with open(path, "rb+") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
@@ -53,11 +57,37 @@ def _cut_truncated_tail(path: str) -> None:
         f.seek(0)
         content = f.read()
         keep = content.rfind(b"\n") + 1
-        _LOG.warning("%s: cut off a truncated last line (%d bytes) left by an interrupted "
-                     "write", path, size - keep)
-        f.truncate(keep)
+        try:
+            _parse(content[keep:].decode("utf-8"), path)
+        except (UnicodeDecodeError, ValueError):
+            _LOG.warning("%s: cut off a truncated last line (%d bytes) left by an interrupted "
+                         "write", path, size - keep)
+            f.truncate(keep)
+        else:
+            f.write(b"\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def _append_line(path: str, data: bytes) -> None:
+    """Appends ``data`` with one ``write`` (repeated only if the system writes less), then
+    fsyncs; on failure cuts the file back to its old length and raises OSError naming it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError as error:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise OSError(error.errno, error.strerror, path) from error
+    finally:
+        os.close(fd)
 
 
 def append_evaluation(run_dir_or_file: str, step: int, metrics: Mapping[str, float],
@@ -69,7 +99,7 @@ def append_evaluation(run_dir_or_file: str, step: int, metrics: Mapping[str, flo
     path = log_path(run_dir_or_file)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if os.path.exists(path):
-        _cut_truncated_tail(path)
+        _repair_tail(path)
     wall_time = time.time() if wall_time is None else float(wall_time)
     record = {
         "step": int(step),
@@ -78,11 +108,7 @@ def append_evaluation(run_dir_or_file: str, step: int, metrics: Mapping[str, flo
         "wall_time": wall_time,
         "time": datetime.datetime.fromtimestamp(wall_time, datetime.UTC).isoformat(),
     }
-    line = json.dumps(record, sort_keys=True) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    _append_line(path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
     return path
 
 
@@ -103,23 +129,25 @@ def _parse(line: str, where: str) -> Evaluation:
 def read_evaluations(run_dir_or_file: str) -> list[Evaluation]:
     """All evaluations of the log, in file order; [] when there is no log.
 
-    A last line that does not parse (a crash during the write) is ignored with a warning;
-    a bad line elsewhere raises ValueError naming the file and the line.
+    A last line without its newline that does not parse (a crash during the write) is
+    ignored with a warning; any other bad line raises ValueError naming the file and the line.
     """
     path = log_path(run_dir_or_file)
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().split("\n")
-    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+    # split: a file ending with a newline ends with "", so only a torn last line is lines[-1]
     evaluations = []
-    for position, (number, line) in enumerate(numbered):
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         where = f"{path}, line {number}"
         try:
             evaluations.append(_parse(line, where))
-        except (json.JSONDecodeError, ValueError) as e:
-            if position == len(numbered) - 1:
-                _LOG.warning("%s: ignored an unreadable last line (an interrupted write?): %s",
+        except ValueError as e:
+            if number == len(lines):
+                _LOG.warning("%s: ignored a truncated last line (an interrupted write?): %s",
                              where, e)
                 break
             raise ValueError(f"{where}: not a JSON evaluation record ({e})") from e

@@ -14,10 +14,21 @@ written (the runner saves after the last step) and never removed by a later run.
 ``best/best.json``: ``{"step", "metric", "value", "source"}``. It is updated after each logged
 evaluation from the evaluation log itself (``sync_best``), so a crash between logging and
 copying is repaired by the next run, as long as that checkpoint is still kept.
+
+Faults: TensorFlow writes a checkpoint into ``ckpt-N_temp/`` and then merges it into
+``ckpt-N.*``; a failed save (full disk, Ctrl-C) removes what it wrote and raises
+``CheckpointSaveError`` (``RUN_DIR: cannot save ckpt-N (no space left on device); ...``), the
+earlier checkpoints untouched; ``remove_interrupted_saves`` removes the ``ckpt-N_temp/`` a killed
+process left. A checkpoint that does not restore (truncated or corrupted files) raises
+``CheckpointRestoreError`` naming it and, when resuming, the newest earlier checkpoint that does
+restore: nothing is skipped silently, since a damaged file may mean a failing disk. ``best/`` is
+replaced as a whole (``atomic_files.atomic_directory``, files fsynced), so it never looks complete
+when it is not.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -28,6 +39,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from object_detection import atomic_files, cli
 from object_detection.evaluation import aggregate, results_log
 
 logger = logging.getLogger(__name__)
@@ -37,6 +49,18 @@ EXTRA_PREFIX = "extra/"
 BEST_DIR = "best"
 BEST_INFO = "best.json"
 _STEP_RE = re.compile(rf"{CHECKPOINT_NAME}-(\d+)$")
+_TEMP_SUFFIX = "_temp"          # TensorFlow's folder of a checkpoint being written
+# What restoring a damaged checkpoint raises: OpError (bad index, checksum: DataLossError),
+# IndexError (a data file cut short: "Read less bytes than requested").
+_RESTORE_ERRORS = (tf.errors.OpError, IndexError, ValueError, AssertionError)
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written; its partial files are removed."""
+
+
+class CheckpointRestoreError(ValueError):
+    """A checkpoint of a run does not restore (truncated, corrupted, or of another model)."""
 
 
 def variable_map(model) -> dict[str, object]:
@@ -102,7 +126,8 @@ class RunCheckpoints:
 
     ``checkpoint`` is ``make_checkpoint(model, optimizer)`` with both built. A non-chief
     worker of a multi-worker cluster (``is_chief`` False) writes into ``scratch_dir`` instead,
-    which is removed after each save.
+    which is removed after each save; every worker restores from the run folder (shared
+    storage), so all start from the same step.
     """
 
     def __init__(self, run_dir: str | os.PathLike, checkpoint: tf.train.Checkpoint, *,
@@ -120,27 +145,132 @@ class RunCheckpoints:
 
     @property
     def latest(self) -> str | None:
-        return self.manager.latest_checkpoint
+        """The newest checkpoint of the run folder that has its files (None: none)."""
+        kept = kept_checkpoints(self.run_dir)
+        return kept[-1] if kept else None
 
     def restore_latest(self) -> int | None:
         """Restores the latest checkpoint (every saved object must match); returns its step,
-        None when there is none."""
-        path = self.latest
-        if path is None:
+        None when there is none. ``CheckpointRestoreError`` when it does not restore, naming
+        the newest earlier checkpoint that does."""
+        kept = kept_checkpoints(self.run_dir)
+        if not kept:
+            _check_no_unlisted_checkpoints(self.run_dir)
             return None
-        self.checkpoint.restore(path).assert_existing_objects_matched()
-        return checkpoint_step(path)
+        try:
+            self._restore(kept[-1])
+        except _RESTORE_ERRORS as error:
+            earlier = next((path for path in reversed(kept[:-1]) if self._restores(path)), None)
+            if earlier is None:
+                advice = "no earlier checkpoint of the run restores"
+            else:
+                advice = (f"the earlier {earlier} restores: move {_files_text(kept[-1])} out "
+                          f"of {self.run_dir} to resume from step {checkpoint_step(earlier)}")
+            raise CheckpointRestoreError(_unreadable(kept[-1], error, advice)) from error
+        return checkpoint_step(kept[-1])
 
     def restore(self, path: str) -> None:
-        """Restores one checkpoint of this run (every saved object must match)."""
+        """Restores one checkpoint of this run (every saved object must match);
+        ``CheckpointRestoreError`` when it does not."""
+        try:
+            self._restore(path)
+        except _RESTORE_ERRORS as error:
+            advice = f"move {_files_text(path)} out of {self.run_dir} to skip it"
+            raise CheckpointRestoreError(_unreadable(path, error, advice)) from error
+
+    def _restore(self, path: str) -> None:
         self.checkpoint.restore(path).assert_existing_objects_matched()
 
+    def _restores(self, path: str) -> bool:
+        try:
+            self._restore(path)
+        except _RESTORE_ERRORS:
+            return False
+        return True
+
     def save(self, step: int) -> str:
-        """Saves as ``ckpt-<step>``; returns the path (the chief's; a scratch path elsewhere)."""
-        path = self.manager.save(checkpoint_number=int(step))
-        if not self.is_chief:
-            shutil.rmtree(self._directory, ignore_errors=True)
+        """Saves as ``ckpt-<step>``; returns the path (the chief's; a scratch path elsewhere).
+
+        On any failure the partial files of this save are removed first; an I/O failure
+        raises ``CheckpointSaveError`` naming the folder and the problem."""
+        step = int(step)
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except BaseException as error:
+            self._discard_partial_save(step)
+            if isinstance(error, (OSError, tf.errors.OpError)):
+                latest = self.latest
+                kept = f"the latest is {latest}" if latest else "there is none"
+                raise CheckpointSaveError(
+                    f"{self._directory}: cannot save {CHECKPOINT_NAME}-{step} "
+                    f"({_save_problem(error)}); its partial files are removed, the earlier "
+                    f"checkpoints are intact ({kept})") from error
+            raise
+        finally:
+            if not self.is_chief:
+                shutil.rmtree(self._directory, ignore_errors=True)
         return path
+
+    def _discard_partial_save(self, step: int) -> None:
+        prefix = self._directory / f"{CHECKPOINT_NAME}-{step}"
+        shutil.rmtree(f"{prefix}{_TEMP_SUFFIX}", ignore_errors=True)
+        if prefix.name in {Path(p).name for p in kept_checkpoints(self._directory)}:
+            return                                  # an earlier, complete save of this step
+        for path in _checkpoint_files(os.fspath(prefix)):
+            try:
+                path.unlink()
+            except OSError:
+                logger.warning("%s: could not remove this part of a failed save", path)
+
+
+def _check_no_unlisted_checkpoints(run_dir: Path) -> None:
+    """Raises ``CheckpointRestoreError`` when the state file ``checkpoint`` lists nothing but
+    checkpoint files are there: starting afresh would overwrite them."""
+    steps = sorted(checkpoint_step(p.with_suffix("")) for p in
+                   run_dir.glob(f"{CHECKPOINT_NAME}-*.index") if _STEP_RE.search(p.stem))
+    if not steps:
+        return
+    names = ", ".join(f"{CHECKPOINT_NAME}-{step}" for step in steps)
+    newest = f"{CHECKPOINT_NAME}-{steps[-1]}"
+    raise CheckpointRestoreError(
+        f"{run_dir / 'checkpoint'} is missing or unreadable, yet {run_dir} holds {names}; "
+        f'restore it, or write the line model_checkpoint_path: "{newest}" into it to resume '
+        f"from {newest}")
+
+
+def _save_problem(error: BaseException) -> str:
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or \
+            "no space left on device" in str(error).lower():
+        return "no space left on device"
+    return cli.describe(error)
+
+
+def _files_text(prefix: str) -> str:
+    name = Path(prefix).name
+    return f"{name}.index and {name}.data-*"
+
+
+def _unreadable(path: str, error: BaseException, advice: str) -> str:
+    lines = cli.describe(error).strip().splitlines()
+    detail = lines[0] if lines else type(error).__name__
+    if isinstance(error, (ValueError, AssertionError)):
+        problem = "it does not match this run's model"
+    else:
+        problem = "its files are missing, truncated or corrupted"
+    return f"{path}: cannot restore this checkpoint, {problem} ({detail}); {advice}"
+
+
+def remove_interrupted_saves(run_dir: str | os.PathLike) -> list[Path]:
+    """Removes the ``ckpt-N_temp/`` folders that a killed save left (with a warning; call it
+    only while holding the run's lock); returns them."""
+    removed = []
+    for folder in sorted(Path(run_dir).glob(f"{CHECKPOINT_NAME}-*{_TEMP_SUFFIX}")):
+        if folder.is_dir() and _STEP_RE.search(folder.name.removesuffix(_TEMP_SUFFIX)):
+            shutil.rmtree(folder)
+            removed.append(folder)
+            logger.warning("%s: removed the half-written checkpoint of an interrupted save",
+                           folder)
+    return removed
 
 
 # ------------------------------------------------------------------------------ best
@@ -193,42 +323,51 @@ def _checkpoint_files(prefix: str) -> list[Path]:
                   if p.name == prefix_path.name + ".index" or ".data-" in p.name)
 
 
+def _copy_synced(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def copy_to_best(run_dir: str | os.PathLike, checkpoint: str, best: Best) -> Path:
     """Replaces ``best/`` with a copy of ``checkpoint``'s files and ``best.json``.
 
-    The copy is written to ``best.tmp/`` and swapped in by renames, so ``best/`` always holds
-    one complete checkpoint (a crash leaves ``best.tmp`` or ``best.old``, cleaned up next time).
+    The copy is filled in a temporary sibling folder (files fsynced) and renamed into place
+    (``atomic_files.atomic_directory``): ``best/`` holds one complete checkpoint or is left as
+    it was; a kill leaves a hidden temporary folder that ``sync_best`` removes.
     """
     target = best_dir(run_dir)
-    tmp, old = target.with_name(BEST_DIR + ".tmp"), target.with_name(BEST_DIR + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     files = _checkpoint_files(checkpoint)
     if not files:
         raise FileNotFoundError(f"{checkpoint}: no checkpoint files to copy to {target}")
-    for path in files:
-        shutil.copy2(path, tmp / path.name)
     name = Path(checkpoint).name
-    (tmp / "checkpoint").write_text(
-        f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n',
-        encoding="utf-8")
-    (tmp / BEST_INFO).write_text(json.dumps(best.to_json(), indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_files.atomic_directory(target) as tmp:
+        for path in files:
+            _copy_synced(path, tmp / path.name)
+        atomic_files.write_text(
+            tmp / "checkpoint",
+            f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
+        atomic_files.write_json(tmp / BEST_INFO, best.to_json(), indent=2)
     return target
 
 
 def _repair_best_dir(run_dir: str | os.PathLike) -> None:
-    """Finishes or drops a swap that a crash interrupted."""
+    """Finishes or drops a replacement of ``best/`` that a killed process left: puts the old
+    folder back when the kill came between the two renames, and removes the temporaries
+    (also ``best.tmp`` / ``best.old`` of earlier versions)."""
     target = best_dir(run_dir)
-    tmp, old = target.with_name(BEST_DIR + ".tmp"), target.with_name(BEST_DIR + ".old")
-    if not target.exists() and old.exists():
-        old.rename(target)
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
+    folder = Path(run_dir)
+    if not target.exists():
+        aside = [p for p in folder.glob(f".{BEST_DIR}.old-*") if p.is_dir()]
+        aside += [p for p in [folder / f"{BEST_DIR}.old"] if p.is_dir()]
+        if aside:
+            max(aside, key=lambda p: p.stat().st_mtime).rename(target)
+    for legacy in (folder / f"{BEST_DIR}.tmp", folder / f"{BEST_DIR}.old"):
+        shutil.rmtree(legacy, ignore_errors=True)
+    atomic_files.remove_stale_temporaries(folder, BEST_DIR)
 
 
 def best_from_log(run_dir: str | os.PathLike, metric: str) -> Best | None:
@@ -252,7 +391,11 @@ def sync_best(run_dir: str | os.PathLike, metric: str) -> Best | None:
     """
     _repair_best_dir(run_dir)
     wanted = best_from_log(run_dir, metric)
-    current = read_best(run_dir)
+    try:
+        current = read_best(run_dir)
+    except ValueError as error:
+        logger.warning("%s; copying the best checkpoint anew", error)
+        current = None
     if wanted is None or current == wanted:
         return current
     source = os.path.join(os.fspath(run_dir), wanted.source)

@@ -26,6 +26,7 @@ from pathlib import Path
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message as pb_message
 
+from object_detection import atomic_files
 from object_detection import config as config_lib
 from object_detection.config import ConfigError
 from object_detection.run_names import format_float32, format_run_name, scale_names
@@ -408,8 +409,9 @@ def prepare_run_dirs(runs: Sequence[RunSpec]) -> list[Path]:
 
 
 def write_run_config(run: RunSpec) -> Path:
-    """Writes ``pipeline.config`` and ``run.json`` of one run unless present and the same;
-    returns the pipeline.config path. Raises ``ConfigError`` when they differ."""
+    """Writes ``pipeline.config`` and ``run.json`` of one run unless present and the same
+    (each atomically: complete or absent); returns the pipeline.config path. Raises
+    ``ConfigError`` when they differ or do not read."""
     error = run_dir_conflict(run)
     if error is not None:
         raise error
@@ -419,19 +421,27 @@ def write_run_config(run: RunSpec) -> Path:
         logger.info("wrote %s", config_path)
     info_path = run.run_dir / RUN_INFO_NAME
     if not info_path.exists():
-        info_path.write_text(json.dumps(run.info(), indent=2) + "\n", encoding="utf-8")
+        atomic_files.write_json(info_path, run.info(), indent=2)
     return config_path
 
 
 def run_dir_conflict(run: RunSpec) -> ConfigError | None:
-    """A ``ConfigError`` when the run folder holds other settings than ``run``, else None."""
+    """A ``ConfigError`` when the run folder holds other settings than ``run``, or settings
+    files that do not read (one line each: ``... (truncated or edited?) ...``), else None."""
     advice = (
         "its results belong to those settings; give the grid another output_dir, "
         "or delete the folder to train it anew"
     )
     config_path = run.run_dir / PIPELINE_CONFIG_NAME
     if config_path.exists():
-        existing = config_lib.load_pipeline_config(config_path)
+        try:
+            text = config_path.read_text(encoding="utf-8")
+            existing = (config_lib.parse_pipeline_config(text, source=str(config_path))
+                        if text.strip() else None)
+        except ValueError as err:   # ConfigError, UnicodeDecodeError
+            return _unreadable_error(config_path, "does not parse", err)
+        if existing is None:
+            return _unreadable_error(config_path, "is empty", None)
         differences = message_differences(existing, run.pipeline_config)
         if differences:
             return _conflict_error(config_path, differences, advice)
@@ -440,9 +450,9 @@ def run_dir_conflict(run: RunSpec) -> ConfigError | None:
         try:
             existing = json.loads(info_path.read_text(encoding="utf-8"))
         except ValueError as err:
-            return ConfigError(f"{info_path}: not valid JSON ({err})", file=str(info_path))
+            return _unreadable_error(info_path, "is not valid JSON", err)
         if not isinstance(existing, dict):
-            return ConfigError(f"{info_path}: expected a JSON object", file=str(info_path))
+            return _unreadable_error(info_path, "is not a JSON object", None)
         wanted = run.info()
         differences = [
             Difference(key, json.dumps(existing.get(key)), json.dumps(wanted.get(key)))
@@ -452,6 +462,18 @@ def run_dir_conflict(run: RunSpec) -> ConfigError | None:
         if differences:
             return _conflict_error(info_path, differences, advice)
     return None
+
+
+def _unreadable_error(path: Path, problem: str, error: BaseException | None) -> ConfigError:
+    """``PATH PROBLEM (truncated or edited?): DETAIL; restore it, or delete it ...`` (one line)."""
+    lines = str(error or "").strip().splitlines()
+    detail = lines[0] if lines else ""
+    if detail.startswith(f"{path}:"):                    # FILE:LINE:COLUMN: of a parse error
+        detail = "line " + detail[len(f"{path}:"):]
+    return ConfigError(
+        f"{path} {problem} (truncated or edited?){': ' + detail if detail else ''}; restore "
+        "it, or delete it to have it written anew from the current settings",
+        file=str(path))
 
 
 def _conflict_error(path: Path, differences: list[Difference], advice: str) -> ConfigError:

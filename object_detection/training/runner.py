@@ -16,12 +16,21 @@ Resuming is by what is on disk, so running the same command again after a crash 
 * a run whose last step is saved and evaluated is complete: it is skipped without building
   the model.
 
+Faults: the run folder is locked (``run_lock``) by the chief before anything is written into
+it, so a second trainer or ``--eval_only`` on the same folder stops at once naming the holder,
+and a folder that cannot be written to stops before training; the lock is released on any
+exit, Ctrl-C included. Under the lock, what a killed process left is removed first:
+half-written checkpoints (``ckpt-N_temp/``) and temporary files. A failed checkpoint save (a
+full disk) stops the run with one line and keeps the earlier checkpoints; the same command
+resumes from them.
+
 Each epoch reads the training records anew with the seed ``run.seed + first step of the
 epoch``, so a resumed run sees the same batches as one that was never interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -33,14 +42,16 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from object_detection import atomic_files
 from object_detection import config as config_lib
 from object_detection import label_map
 from object_detection.builders import input_builder, model_builder, optimizer_builder
 from object_detection.evaluation import results_log
 from object_detection.evaluation.results_log import Evaluation
 from object_detection.training import checkpoints as ckpt_lib
-from object_detection.training import distribution, evaluate, fine_tune, progress
-from object_detection.training.experiment import RunSpec, write_run_config
+from object_detection.training import distribution, evaluate, fine_tune, progress, run_lock
+from object_detection.training.experiment import (PIPELINE_CONFIG_NAME, RUN_INFO_NAME, RunSpec,
+                                                  write_run_config)
 from object_detection.training.summaries import RunSummaries
 from object_detection.training.trainer import (NonFiniteLossError, Trainer, TrainSettings,
                                                select_trainable_variables)
@@ -233,16 +244,39 @@ def _check_config(run: RunSpec) -> None:
     config_lib.validate(run.pipeline_config, for_training=True, for_eval=True)
 
 
+def run_folder_lock(run: RunSpec, strategy: tf.distribute.Strategy):
+    """The run folder's lock for the chief; nothing for other workers, which write nothing
+    into the folder but their scratch checkpoints."""
+    if not distribution.is_chief(strategy):
+        return contextlib.nullcontext()
+    return run_lock.RunLock(run.run_dir)
+
+
+def _remove_leftovers(run: RunSpec) -> None:
+    """Removes what a killed process left in the run folder (call under the lock)."""
+    ckpt_lib.remove_interrupted_saves(run.run_dir)
+    for name in (PIPELINE_CONFIG_NAME, RUN_INFO_NAME, run_lock.LOCK_NAME):
+        for path in atomic_files.remove_stale_temporaries(run.run_dir, name):
+            logger.warning("%s: removed a temporary file of an interrupted write", path)
+
+
 def train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy,
                        options: RunOptions = RunOptions(),
                        out: Printer | None = None) -> RunOutcome:
     """Trains and evaluates one run to its ``num_steps`` (module docstring); returns the
-    outcome. Config errors raise (ValueError / FileNotFoundError); a non-finite loss ends the
-    run with status ``failed`` and a message naming the step, the losses and the last good
-    checkpoint."""
-    out = out or _printer()
+    outcome. Config errors raise (ValueError / FileNotFoundError), so do a folder in use
+    (``run_lock.RunFolderInUseError``) and a failed save (``CheckpointSaveError``); a
+    non-finite loss ends the run with status ``failed`` and a message naming the step, the
+    losses and the last good checkpoint."""
+    with run_folder_lock(run, strategy):
+        return _train_and_evaluate(run, strategy, options, out or _printer())
+
+
+def _train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy, options: RunOptions,
+                        out: Printer) -> RunOutcome:
     start = time.monotonic()
     if distribution.is_chief(strategy):
+        _remove_leftovers(run)
         write_run_config(run)
     if is_complete(run):
         ckpt_lib.sync_best(run.run_dir, run.best_checkpoint_metric)
@@ -283,9 +317,20 @@ def evaluate_checkpoints(run: RunSpec, strategy: tf.distribute.Strategy,
                          options: RunOptions = RunOptions(),
                          out: Printer | None = None) -> RunOutcome:
     """``--eval_only``: evaluates every kept checkpoint of the run whose step is not in its
-    log yet (none again), then syncs ``best/``."""
-    out = out or _printer()
+    log yet (none again), then syncs ``best/``; under the run folder's lock."""
+    if not os.path.lexists(run.run_dir):     # not trained yet: nothing to lock or to create
+        out = out or _printer()
+        out(f"{run.name}: no checkpoint in {run.run_dir} to evaluate")
+        return _outcome(run, NO_CHECKPOINT, time.monotonic())
+    with run_folder_lock(run, strategy):
+        return _evaluate_checkpoints(run, strategy, options, out or _printer())
+
+
+def _evaluate_checkpoints(run: RunSpec, strategy: tf.distribute.Strategy, options: RunOptions,
+                          out: Printer) -> RunOutcome:
     start = time.monotonic()
+    if distribution.is_chief(strategy):
+        _remove_leftovers(run)
     kept = ckpt_lib.kept_checkpoints(run.run_dir)
     if not kept:
         out(f"{run.name}: no checkpoint in {run.run_dir} to evaluate")

@@ -1,9 +1,14 @@
 """Checkpoints: a round trip of EVERY model and optimizer variable into fresh objects, the
-model-only restore, step names, and the choice and copy of the best checkpoint."""
+model-only restore, step names, the choice and copy of the best checkpoint, and faults: a full
+disk while saving, damaged checkpoint files, copies of best/ killed half-way."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import subprocess
 
 import keras
 import numpy as np
@@ -138,15 +143,70 @@ def test_best_is_the_highest_value_earliest_on_ties_and_undefined_ignored(tmp_pa
         "best.json", "checkpoint", "ckpt-5.index"]
 
 
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
 def test_best_follows_the_log_after_a_crash_between_log_and_copy(tmp_path):
     _run_with_checkpoints(tmp_path, [(1, 0.3)])
     assert ckpt_lib.sync_best(tmp_path, METRIC).step == 1
     _run_with_checkpoints(tmp_path, [(2, 0.6)])        # logged, but best/ not updated (crash)
-    (tmp_path / "best.tmp").mkdir()                     # and a half-made copy left over
+    half_made = tmp_path / f".best.tmp-{_dead_pid()}-0a1b2c3d"   # a copy killed half-way
+    half_made.mkdir()
+    shutil.copy(tmp_path / "ckpt-2.index", half_made)
+    (tmp_path / "best.tmp").mkdir()                     # the same, of an earlier version
     assert ckpt_lib.read_best(tmp_path).step == 1
     assert ckpt_lib.sync_best(tmp_path, METRIC).step == 2
-    assert not (tmp_path / "best.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if "best" in p.name) == ["best"]
     assert _restored_step(ckpt_lib.best_checkpoint(tmp_path)) == 2.0
+
+
+def test_a_failed_copy_to_best_leaves_the_old_best_whole(tmp_path, monkeypatch):
+    _run_with_checkpoints(tmp_path, [(1, 0.3), (2, 0.6)])
+    ckpt_lib.copy_to_best(tmp_path, str(tmp_path / "ckpt-1"),
+                          ckpt_lib.Best(1, METRIC, 0.3, "ckpt-1"))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "best").iterdir()}
+    copied = []
+
+    def copy_then_full(source, target, **kwargs):
+        if copied:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        copied.append(target)
+        return shutil.copy(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_then_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        ckpt_lib.sync_best(tmp_path, METRIC)
+    monkeypatch.undo()
+    assert copied  # the copy had begun
+    assert {p.name: p.read_bytes() for p in (tmp_path / "best").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "best" in p.name) == ["best"]
+
+
+def test_a_replacement_of_best_killed_between_its_renames_is_undone(tmp_path):
+    """The kill is simulated: best/ moved aside under a dead process's name, the new copy
+    complete beside it."""
+    _run_with_checkpoints(tmp_path, [(1, 0.3), (2, 0.6)])
+    ckpt_lib.copy_to_best(tmp_path, str(tmp_path / "ckpt-1"),
+                          ckpt_lib.Best(1, METRIC, 0.3, "ckpt-1"))
+    pid = _dead_pid()
+    (tmp_path / "best").rename(tmp_path / f".best.old-{pid}-00000000")
+    (tmp_path / f".best.tmp-{pid}-00000000").mkdir()
+    assert ckpt_lib.best_checkpoint(tmp_path) is None
+    assert ckpt_lib.sync_best(tmp_path, METRIC).step == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if "best" in p.name) == ["best"]
+    assert _restored_step(ckpt_lib.best_checkpoint(tmp_path)) == 2.0
+
+
+def test_an_unreadable_best_json_is_rebuilt_from_the_log(tmp_path, caplog):
+    _run_with_checkpoints(tmp_path, [(1, 0.3), (2, 0.6)])
+    ckpt_lib.sync_best(tmp_path, METRIC)
+    (tmp_path / "best" / "best.json").write_text('{"step": 2, "met')
+    assert ckpt_lib.sync_best(tmp_path, METRIC) == ckpt_lib.Best(2, METRIC, 0.6, "ckpt-2")
+    assert "best.json: not a best-checkpoint record" in caplog.text
+    assert ckpt_lib.read_best(tmp_path).step == 2
 
 
 def test_best_keeps_what_it_has_when_the_better_checkpoint_is_gone(tmp_path, caplog):
@@ -161,3 +221,139 @@ def test_no_best_without_a_defined_value(tmp_path):
     _run_with_checkpoints(tmp_path, [(1, -1.0)])
     assert ckpt_lib.sync_best(tmp_path, METRIC) is None
     assert ckpt_lib.best_checkpoint(tmp_path) is None
+
+
+# ------------------------------------------------------------------------------------ faults
+
+
+def _saver(run_dir, max_to_keep: int = 3):
+    variable = tf.Variable(tf.zeros([1000]))
+    return variable, ckpt_lib.RunCheckpoints(run_dir, tf.train.Checkpoint(v=variable),
+                                             max_to_keep=max_to_keep)
+
+
+def _save_steps(run_dir, steps) -> None:
+    variable, saver = _saver(run_dir)
+    for step in steps:
+        variable.assign(tf.fill([1000], float(step)))
+        saver.save(step)
+
+
+def _restored(saver_variable) -> float:
+    return float(saver_variable.numpy()[0])
+
+
+def test_a_full_disk_while_saving_removes_the_partial_save_and_keeps_the_others(tmp_path,
+                                                                               monkeypatch):
+    """Simulated the way TensorFlow fails on a full disk (seen on a 200 KB tmpfs): the shard
+    in ckpt-N_temp/ fails with ResourceExhaustedError '...; No space left on device'."""
+    variable, saver = _saver(tmp_path)
+    saver.save(1)
+    real_save = tf.train.CheckpointManager.save
+
+    def full_disk(self, checkpoint_number=None, **kwargs):
+        temp = tmp_path / f"ckpt-{checkpoint_number}_temp"
+        temp.mkdir()
+        part = temp / "part-00000-of-00001.data-00000-of-00001"
+        part.write_bytes(b"\0" * 100)
+        (tmp_path / f"ckpt-{checkpoint_number}.index").write_bytes(b"half")
+        raise tf.errors.ResourceExhaustedError(None, None, f"{part}; No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full_disk)
+    with pytest.raises(ckpt_lib.CheckpointSaveError) as failed:
+        saver.save(2)
+    assert str(failed.value) == (
+        f"{tmp_path}: cannot save ckpt-2 (no space left on device); its partial files are "
+        f"removed, the earlier checkpoints are intact (the latest is {tmp_path / 'ckpt-1'})")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", real_save)
+    variable.assign(tf.fill([1000], 2.0))
+    assert saver.save(2).endswith("ckpt-2")
+    assert ckpt_lib.kept_checkpoints(tmp_path) == [str(tmp_path / "ckpt-1"),
+                                                   str(tmp_path / "ckpt-2")]
+
+
+def test_a_save_interrupted_by_ctrl_c_leaves_nothing_half_written(tmp_path, monkeypatch):
+    _, saver = _saver(tmp_path)
+    saver.save(1)
+
+    def interrupted(self, checkpoint_number=None, **kwargs):
+        (tmp_path / f"ckpt-{checkpoint_number}_temp").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        saver.save(2)
+    assert ckpt_lib.latest_step(tmp_path) == 1 and not (tmp_path / "ckpt-2_temp").exists()
+
+
+def test_interrupted_saves_of_a_killed_process_are_removed(tmp_path, caplog):
+    _save_steps(tmp_path, [1])
+    (tmp_path / "ckpt-2_temp").mkdir()
+    (tmp_path / "ckpt-2_temp" / "part-00000-of-00001.index").write_bytes(b"x")
+    (tmp_path / "notes_temp").mkdir()                  # not a checkpoint's: left alone
+    assert ckpt_lib.remove_interrupted_saves(tmp_path) == [tmp_path / "ckpt-2_temp"]
+    assert f"{tmp_path / 'ckpt-2_temp'}: removed the half-written checkpoint" in caplog.text
+    assert (tmp_path / "notes_temp").exists() and ckpt_lib.latest_step(tmp_path) == 1
+
+
+def _truncate(path, size=None) -> None:
+    os.truncate(path, os.path.getsize(path) // 2 if size is None else size)
+
+
+def test_a_damaged_latest_checkpoint_is_named_with_the_earlier_one_that_restores(tmp_path):
+    _save_steps(tmp_path, [1, 2, 3])
+    _truncate(tmp_path / "ckpt-3.data-00000-of-00001")   # cut short
+    _truncate(tmp_path / "ckpt-2.index", 0)              # emptied
+    variable, saver = _saver(tmp_path)
+    with pytest.raises(ckpt_lib.CheckpointRestoreError) as failed:
+        saver.restore_latest()
+    assert str(failed.value) == (
+        f"{tmp_path / 'ckpt-3'}: cannot restore this checkpoint, its files are missing, "
+        "truncated or corrupted (Read less bytes than requested); the earlier "
+        f"{tmp_path / 'ckpt-1'} restores: move ckpt-3.index and ckpt-3.data-* out of "
+        f"{tmp_path} to resume from step 1")
+    # The advice works: without ckpt-3 and the damaged ckpt-2 the run resumes from step 1 and
+    # saves on.
+    for path in tmp_path.glob("ckpt-[23].*"):
+        path.unlink()
+    variable, saver = _saver(tmp_path)
+    assert saver.restore_latest() == 1 and _restored(variable) == 1.0
+    assert saver.save(2).endswith("ckpt-2") and ckpt_lib.latest_step(tmp_path) == 2
+
+
+def test_a_damaged_checkpoint_without_an_earlier_one_and_for_eval_only(tmp_path):
+    _save_steps(tmp_path, [1, 2])
+    data = tmp_path / "ckpt-2.data-00000-of-00001"
+    with open(data, "r+b") as f:                         # flipped bytes: a bad checksum
+        f.seek(100)
+        f.write(b"\xff" * 64)
+    _truncate(tmp_path / "ckpt-1.index")
+    _, saver = _saver(tmp_path)
+    with pytest.raises(ckpt_lib.CheckpointRestoreError,
+                       match=r"ckpt-2: cannot restore this checkpoint, its files are missing, "
+                             r"truncated or corrupted \(TensorFlow data loss: .*Checksum does "
+                             r"not match.*\); no earlier checkpoint of the run restores$"):
+        saver.restore_latest()
+    with pytest.raises(ckpt_lib.CheckpointRestoreError,
+                       match=rf"ckpt-1: cannot restore .*\(TensorFlow op: not an sstable "
+                             rf"\(bad magic number\)\); move ckpt-1.index and ckpt-1.data-\* "
+                             rf"out of {tmp_path} to skip it$"):
+        saver.restore(str(tmp_path / "ckpt-1"))
+
+
+def test_checkpoints_the_state_file_does_not_list_are_not_started_over(tmp_path):
+    _save_steps(tmp_path, [1, 2])
+    (tmp_path / "checkpoint").write_text("model_checkpoint_path: ")     # torn by an edit
+    variable, saver = _saver(tmp_path)
+    with pytest.raises(ckpt_lib.CheckpointRestoreError) as failed:
+        saver.restore_latest()
+    assert str(failed.value) == (
+        f"{tmp_path / 'checkpoint'} is missing or unreadable, yet {tmp_path} holds ckpt-1, "
+        'ckpt-2; restore it, or write the line model_checkpoint_path: "ckpt-2" into it to '
+        "resume from ckpt-2")
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n')
+    variable, saver = _saver(tmp_path)
+    assert saver.restore_latest() == 2 and _restored(variable) == 2.0
+    assert _saver(tmp_path / "fresh")[1].restore_latest() is None

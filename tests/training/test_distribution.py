@@ -1,5 +1,6 @@
 """Distribution: two replicas on two logical CPU devices train exactly as one replica with the
-same global batch; the choice of strategy from TF_CONFIG, devices and GPUs."""
+same global batch; the choice of strategy from TF_CONFIG, devices and GPUs; in a cluster only
+the chief locks the run folder, and every worker resumes from it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 
@@ -157,3 +159,40 @@ def test_the_global_batch_must_split_evenly():
     assert distribution.per_replica_batch_size(4, TwoReplicas()) == 2
     with pytest.raises(ValueError, match="batch_size 3 must be a positive multiple of the 2"):
         distribution.per_replica_batch_size(3, TwoReplicas())
+
+
+class _Worker:
+    """A strategy of one task of a cluster (what ``is_chief`` reads of it)."""
+
+    def __init__(self, task_type: str, task_id: int, chief: bool = False) -> None:
+        import tensorflow as tf
+        jobs = {"worker": ["a:1", "b:2"], **({"chief": ["c:3"]} if chief else {})}
+        self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(jobs), task_type=task_type, task_id=task_id)
+
+
+def test_only_the_chief_locks_the_run_folder(tmp_path):
+    from object_detection.training import run_lock, runner
+    run = types.SimpleNamespace(run_dir=tmp_path / "run")
+    for strategy in (_Worker("worker", 1), _Worker("worker", 0, chief=True)):
+        with runner.run_folder_lock(run, strategy):
+            assert not (tmp_path / "run").exists()       # workers write nothing, lock nothing
+    for strategy in (_Worker("worker", 0), _Worker("chief", 0, chief=True)):
+        with runner.run_folder_lock(run, strategy) as lock:
+            assert isinstance(lock, run_lock.RunLock) and (tmp_path / "run" / ".lock").exists()
+        assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_every_worker_resumes_from_the_run_folder(tmp_path):
+    import tensorflow as tf
+    from object_detection.training import checkpoints as ckpt_lib
+    chief_value = tf.Variable(4.0)
+    ckpt_lib.RunCheckpoints(tmp_path, tf.train.Checkpoint(v=chief_value)).save(4)
+    worker_value = tf.Variable(0.0)
+    worker = ckpt_lib.RunCheckpoints(tmp_path, tf.train.Checkpoint(v=worker_value),
+                                     is_chief=False, scratch_dir=tmp_path / ".scratch_worker_1")
+    assert worker.restore_latest() == 4 and float(worker_value.numpy()) == 4.0
+    worker_value.assign(5.0)
+    assert "scratch_worker_1" in worker.save(5)
+    assert not (tmp_path / ".scratch_worker_1").exists()
+    assert ckpt_lib.latest_step(tmp_path) == 4           # the chief's folder is untouched

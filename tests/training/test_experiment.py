@@ -3,7 +3,9 @@ pipeline config, --only, located errors, and run folders that refuse other setti
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -393,6 +395,50 @@ def test_changed_grid_for_an_existing_run_folder_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"eval_input_reader\[0\]\.tf_record_input_reader\."
                        r"input_path is \[.*\] there, \[\"elsewhere-\*\.tfrecord\"\] in the grid"):
         experiment_lib.write_run_config(experiment_lib.expand(moved)[0])
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("run.json", '{"name": "a_run_toy_stride16_0.5_1.0", "ru', "is not valid JSON"),
+    ("run.json", "[1, 2]", "is not a JSON object"),
+    ("pipeline.config", "model { faster_rcnn { num_classes: 1", "does not parse"),
+    ("pipeline.config", "", "is empty"),
+])
+def test_a_torn_settings_file_in_a_run_folder_is_named_in_one_line(tmp_path, name, text,
+                                                                   problem):
+    run = experiment_lib.expand(_tiny(tmp_path))[0]
+    experiment_lib.write_run_config(run)
+    path = run.run_dir / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        experiment_lib.write_run_config(run)
+    message = str(info.value)
+    assert message.startswith(f"{path} {problem} (truncated or edited?)")
+    assert message.endswith("; restore it, or delete it to have it written anew from the "
+                            "current settings")
+    assert "\n" not in message and info.value.file == str(path)
+    path.unlink()                         # as the message says: written anew, then accepted
+    experiment_lib.write_run_config(run)
+    experiment_lib.write_run_config(run)
+
+
+def test_settings_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A full disk is simulated at the fsync of each write: nothing is left at the path."""
+    run = experiment_lib.expand(_tiny(tmp_path))[0]
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        experiment_lib.write_run_config(run)
+    assert list(run.run_dir.iterdir()) == []
+    monkeypatch.undo()
+    experiment_lib.write_run_config(run)
+    (run.run_dir / "run.json").unlink()
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError):
+        experiment_lib.write_run_config(run)
+    assert sorted(p.name for p in run.run_dir.iterdir()) == ["pipeline.config"]
 
 
 def test_message_differences_name_each_field():

@@ -17,9 +17,11 @@ All raise errors that name the file and the problem.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -71,26 +73,32 @@ def to_rgb(image: Image.Image, name: str) -> Image.Image:
     return image.convert("RGB")
 
 
+@contextlib.contextmanager
+def _decoding_errors_named(name: str, what: str = "image") -> Iterator[None]:
+    """Pillow's decoding errors become ``ValueError("NAME: not a readable WHAT (...)")``; a
+    ValueError that already names ``name`` passes as it is."""
+    try:
+        yield
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{name}: not a readable {what} ({e})") from e
+    except ValueError as e:
+        if str(e).startswith(f"{name}: "):
+            raise
+        raise ValueError(f"{name}: not a readable {what} ({e})") from e
+
+
 def encode_image_bytes(data: bytes, name: str) -> EncodedImage:
     """Checks that ``data`` decodes, and re-encodes it as RGB PNG unless it is RGB JPEG/PNG.
 
     Raises ValueError("name: not a readable image (...)") for corrupt or truncated data.
     """
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            width, height = image.size
-            orientation = _exif_orientation(image)
-            if image.format in _KEPT_FORMATS and image.mode == "RGB":
-                return EncodedImage(data, _KEPT_FORMATS[image.format], height, width,
-                                    orientation)
-            rgb = to_rgb(image, name)
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{name}: not a readable image ({e})") from e
-    except ValueError as e:
-        if str(e).startswith(f"{name}: "):
-            raise
-        raise ValueError(f"{name}: not a readable image ({e})") from e
+    with _decoding_errors_named(name), Image.open(io.BytesIO(data)) as image:
+        image.load()
+        width, height = image.size
+        orientation = _exif_orientation(image)
+        if image.format in _KEPT_FORMATS and image.mode == "RGB":
+            return EncodedImage(data, _KEPT_FORMATS[image.format], height, width, orientation)
+        rgb = to_rgb(image, name)
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG")
     return EncodedImage(buffer.getvalue(), "png", height, width, orientation)
@@ -124,16 +132,9 @@ def read_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise _missing(path, f"{what} file")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return np.asarray(to_rgb(image, path), dtype=np.uint8)
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: not a readable {what} ({e})") from e
-    except ValueError as e:
-        if str(e).startswith(f"{path}: "):
-            raise
-        raise ValueError(f"{path}: not a readable {what} ({e})") from e
+    with _decoding_errors_named(path, what), Image.open(path) as image:
+        image.load()
+        return np.asarray(to_rgb(image, path), dtype=np.uint8)
 
 
 def rotation_hint(image: EncodedImage) -> str:

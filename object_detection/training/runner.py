@@ -46,6 +46,7 @@ from object_detection import atomic_files
 from object_detection import config as config_lib
 from object_detection import label_map
 from object_detection.builders import input_builder, model_builder, optimizer_builder
+from object_detection.data import dataset as record_dataset
 from object_detection.evaluation import results_log
 from object_detection.evaluation.results_log import Evaluation
 from object_detection.training import checkpoints as ckpt_lib
@@ -300,6 +301,8 @@ def _train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy, options:
             path = state.checkpoints.save(target)
             state.evaluate(target, path)
             count += 1
+    except tf.errors.DataLossError as error:    # TensorFlow names no file: find the damaged one
+        raise _named_damaged_record(run, error) from error
     except NonFiniteLossError as error:
         latest = state.checkpoints.latest
         kept = (f"nothing saved after it; the latest checkpoint is {latest}" if latest
@@ -311,6 +314,21 @@ def _train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy, options:
         state.summaries.close()
     return _outcome(run, TRAINED, start, int(state.optimizer.iterations.numpy()),
                     evaluations=count)
+
+
+def _named_damaged_record(run: RunSpec, error: tf.errors.DataLossError) -> Exception:
+    """A ValueError naming the record file (and byte offset) behind a ``DataLossError`` met
+    while reading the run's input, found by reading every record of its files; ``error``
+    itself when none is found damaged."""
+    config = run.pipeline_config
+    patterns = list(config.train_input_reader.tf_record_input_reader.input_path)
+    for reader in config.eval_input_reader:
+        patterns += list(reader.tf_record_input_reader.input_path)
+    try:
+        record_dataset.check_record_files(patterns, full=True)
+    except (ValueError, OSError) as named:
+        return ValueError(f"{run.name}: {named}; the checkpoints saved before it are intact")
+    return error
 
 
 def evaluate_checkpoints(run: RunSpec, strategy: tf.distribute.Strategy,

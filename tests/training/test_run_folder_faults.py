@@ -219,3 +219,26 @@ def test_a_failed_append_leaves_the_log_as_it_was(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(path))
     assert len(calls) == 2 and path.read_bytes() == before
+
+
+def test_a_record_damaged_mid_file_is_named_when_training_meets_it(tiny_data, tmp_path, capsys):
+    """A byte flipped inside the data of a later record: the cheap check before training reads
+    only the first record and the record framing, so TensorFlow meets the damage mid-epoch
+    (a DataLossError naming no file); the run then names the file and the record's offset."""
+    import glob
+    import shutil
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    train = sorted(glob.glob(str(data / "records" / "train*")))[0]
+    raw = bytearray(Path(train).read_bytes())
+    first = int.from_bytes(raw[:8], "little")
+    second_data = 8 + 4 + first + 4 + 8 + 4          # header, data, crc of record 1; header 2
+    raw[second_data + 20] ^= 0xFF
+    Path(train).write_bytes(bytes(raw))
+    run_dir = tmp_path / "run"
+    code = train_and_eval.main(_args(run_dir, data, steps=40, per_epoch=40))
+    err = capsys.readouterr().err
+    assert code == 1, err
+    line = err.splitlines()[0]
+    assert line.startswith(f"error: {run_dir.name}: {train}: corrupted record at byte "), line
+    assert line.endswith("the checkpoints saved before it are intact"), line

@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from object_detection import cli
+from object_detection import cli, errors
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{index}/{len(runs)}] {name}", flush=True)
         try:
             _export(run_dir, output_dir, args)
-        except cli.expected_errors() as error:  # report the run, go on with the next
-            print(f"error: {cli.describe(error)}", file=sys.stderr)
+        except errors.expected_errors() as error:  # report the run, go on with the next
+            print(f"error: {errors.describe(error)}", file=sys.stderr)
             failed.append(name)
     if failed:
         print(f"error: {len(failed)} of {len(runs)} runs not exported: {', '.join(failed)}",

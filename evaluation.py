@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from object_detection import cli
-from object_detection.figures import folder_runs
+from object_detection.apps import folder_runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -58,15 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return folder_runs.fail(problem)
     from object_detection import label_map
-    from object_detection.evaluation import evaluate_exported
+    from object_detection.apps import folder_evaluation
     from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
     from object_detection.export import inference
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     categories = label_map.load_categories(args.label_map)
     ground_truth = CocoGroundTruthFile(args.ground_truth) if args.ground_truth else None
-    evaluate_exported.check_inputs(args.images, args.output_dir, ground_truth)
+    folder_evaluation.check_inputs(args.images, args.output_dir, ground_truth)
     model = inference.load_model(args.model)
-    result = evaluate_exported.evaluate_folder(
+    result = folder_evaluation.evaluate_folder(
         model, args.images, args.output_dir, {c["id"]: c["display_name"] for c in categories},
         ground_truth=ground_truth, score_threshold=args.score_threshold,
         mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.metrics is None:
             return folder_runs.fail(f"{args.ground_truth}: no image could be evaluated (see "
                                     "above)")
-        print("\n".join(evaluate_exported.metric_lines(result.metrics)))
+        print("\n".join(folder_evaluation.metric_lines(result.metrics)))
         print(f"wrote {result.results_json}")
         print(f"wrote {result.metrics_json}")
     return 0

@@ -20,7 +20,7 @@ import os
 import sys
 
 from object_detection import cli
-from object_detection.figures import folder_runs
+from object_detection.apps import folder_runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return folder_runs.fail(problem)
     from object_detection.export import inference
-    from object_detection.figures import extract_folder
+    from object_detection.apps import extract_folder
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     folder_runs.check_separate_folders(args.output_dir, args.data)
     extract_folder.list_figure_maps(args.data)

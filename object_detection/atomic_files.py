@@ -77,6 +77,19 @@ def open_atomic(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) ->
     _fsync_dir(path.parent)
 
 
+def check_output_folder(root: str | os.PathLike) -> None:
+    """ValueError naming ``root`` when it cannot be made a folder: it, or the nearest folder
+    above it that exists, is a file."""
+    path = os.path.abspath(root)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path}: output folder exists and is not a folder")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{path}: cannot be the output folder, {parent} is a file, not a folder")
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically; returns the path."""
     with open_atomic(path, "wb") as f:

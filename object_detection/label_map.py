@@ -18,7 +18,6 @@ from pathlib import Path
 from google.protobuf import text_format
 
 from object_detection import atomic_files
-from object_detection.figures.outputs import naming_the_file
 from object_detection.protos import string_int_label_map_pb2
 
 
@@ -118,6 +117,4 @@ def write_label_map(path: str | Path, names: list[str]) -> Path:
     if not label_map.item:
         raise ValueError(f"{path}: no class names to write")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with naming_the_file(path):
-        return atomic_files.write_text(path, text_format.MessageToString(label_map,
-                                                                         as_utf8=True))
+    return atomic_files.write_text(path, text_format.MessageToString(label_map, as_utf8=True))

@@ -13,12 +13,12 @@ of the ResNet kind uses them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from object_detection.core.hyperparams import LayerHyperparams
 from object_detection.protos import hyperparams_pb2
 
 _ACTIVATIONS: dict[int, Callable[[tf.Tensor], tf.Tensor] | None] = {
@@ -33,29 +33,6 @@ _MODES = {
     hyperparams_pb2.VarianceScalingInitializer.FAN_OUT: "fan_out",
     hyperparams_pb2.VarianceScalingInitializer.FAN_AVG: "fan_avg",
 }
-
-
-@dataclass(frozen=True)
-class LayerHyperparams:
-    """What a ``Hyperparams`` proto says about one group of layers.
-
-    ``activation`` is None for a linear layer; ``layer_kwargs()`` gives fresh Keras arguments
-    (new initializer and regularizer objects, so layers never share state).
-    """
-
-    initializer: Callable[[], Any]
-    regularizer: Callable[[], Any]
-    activation: Callable[[tf.Tensor], tf.Tensor] | None
-
-    def layer_kwargs(self) -> dict[str, Any]:
-        return {"kernel_initializer": self.initializer(),
-                "kernel_regularizer": self.regularizer()}
-
-
-def default_hyperparams(activation: Callable | None = tf.nn.relu) -> LayerHyperparams:
-    """Settings used when a config leaves a hyperparams message out (the protos' defaults:
-    truncated normal with stddev 1 would blow up, so Keras' glorot uniform, no regularizer)."""
-    return LayerHyperparams(lambda: keras.initializers.GlorotUniform(), lambda: None, activation)
 
 
 def build(config: hyperparams_pb2.Hyperparams, where: str) -> LayerHyperparams:

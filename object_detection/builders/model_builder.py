@@ -17,6 +17,7 @@ import logging
 
 from object_detection.builders import hyperparams_builder
 from object_detection.core import anchor_generator as anchor_lib
+from object_detection.core.hyperparams import LayerHyperparams, default_hyperparams
 from object_detection.meta_architectures.box_head import BoxClassifierHead
 from object_detection.meta_architectures.mask_head import MaskHead
 from object_detection.meta_architectures.mask_rcnn import (
@@ -187,11 +188,11 @@ def _build_mask_head(config: faster_rcnn_pb2.FasterRcnn, predictor) -> MaskHead 
         convolve_then_upsample=predictor.convolve_then_upsample_masks)
 
 
-def _hyperparams(message, field: str, where: str = _P) -> hyperparams_builder.LayerHyperparams:
+def _hyperparams(message, field: str, where: str = _P) -> LayerHyperparams:
     if not message.HasField(field):
         logger.warning("%s.%s is not set: using Glorot uniform initialization, no "
                        "regularization", where, field)
-        return hyperparams_builder.default_hyperparams()
+        return default_hyperparams()
     return hyperparams_builder.build(getattr(message, field), f"{where}.{field}")
 
 

@@ -35,7 +35,6 @@ from pycocotools.cocoeval import COCOeval
 from object_detection import atomic_files
 from object_detection.evaluation import metric_names
 from object_detection.fields import DetectionResultFields, InputFields
-from object_detection.figures.outputs import naming_the_file
 
 _LOG = logging.getLogger(__name__)
 
@@ -459,6 +458,5 @@ def _summarize(groundtruth: COCO, results: list[dict], iou_type: str, prefix: st
 def _write_json(path: str, content: Any) -> str:
     """Writes ``content`` as compact JSON atomically (parent folders created)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with naming_the_file(path):
-        atomic_files.write_json(path, content, trailing_newline=False)
+    atomic_files.write_json(path, content, trailing_newline=False)
     return path

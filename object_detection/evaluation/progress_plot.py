@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from object_detection import atomic_files
 from object_detection.evaluation.aggregate import SettingSummary
 from object_detection.evaluation.report import check_output_file, short_label
-from object_detection.figures.outputs import naming_the_file
 
 _COLUMNS = 3
 
@@ -55,6 +54,6 @@ def write_progress_plot(path: str, summaries: Sequence[SettingSummary], metric: 
         ax.set_visible(False)
     check_output_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with naming_the_file(path), atomic_files.open_atomic(path, "wb") as f:
+    with atomic_files.open_atomic(path, "wb") as f:
         figure.savefig(f, dpi=100, format="png")
     return path

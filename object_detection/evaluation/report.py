@@ -19,7 +19,6 @@ from object_detection import atomic_files
 from object_detection.evaluation import metric_names
 from object_detection.evaluation.aggregate import (MEAN_RULE, STD_RULE, Collection, RunResult,
                                                    SettingSummary)
-from object_detection.figures.outputs import naming_the_file
 
 _PREFIX_LABELS = {metric_names.BOXES: "box ", metric_names.MASKS: "mask "}
 _STAT_LABELS = {"Precision/mAP": "mAP", "Precision/mAP@.50IOU": "@.50",
@@ -78,7 +77,7 @@ def write_csv(path: str, summaries: Sequence[SettingSummary], metrics: Sequence[
     """Writes the CSV described in the module docstring; returns the path."""
     check_output_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with naming_the_file(path), atomic_files.open_atomic(path, "w", newline="") as f:
+    with atomic_files.open_atomic(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(list(CSV_FIXED) + list(metrics))
         for summary in summaries:
@@ -123,8 +122,7 @@ def write_json(path: str, report: dict) -> str:
     """Writes a report dict (from ``to_json_dict``); returns the path."""
     check_output_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with naming_the_file(path):
-        atomic_files.write_json(path, report, indent=2)
+    atomic_files.write_json(path, report, indent=2)
     return path
 
 

@@ -36,10 +36,9 @@ from object_detection.data import resizer as resizers
 from object_detection.export import export_record, frozen_graph, run_folder
 from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR, SIGNATURE,
                                                       DetectionModule, check_input_type)
-from object_detection.figures.outputs import check_output_folder
 from object_detection.protos import pipeline_pb2
 from object_detection.training import checkpoints as ckpt_lib
-from object_detection.training import evaluate
+from object_detection.evaluation import model_evaluator
 from object_detection.training.trainer import TrainSettings, select_trainable_variables
 
 logger = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ def _restore(model, pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: 
     optimizer.build(variables)
     ckpt_lib.make_checkpoint(model, optimizer).restore(checkpoint).expect_partial() \
         .assert_existing_objects_matched()
-    with evaluate.moving_averages_swapped_in(variables, optimizer):
+    with model_evaluator.moving_averages_swapped_in(variables, optimizer):
         averages = [tf.identity(v) for v in variables]
     for variable, average in zip(variables, averages):
         variable.assign(average)
@@ -121,12 +120,12 @@ def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
 def _output_folder(output_dir: str | os.PathLike) -> Path:
     """``output_dir`` as an absolute path (where it is a symbolic link, the folder it points
     to), checked to be replaceable by an export (``export_record.check_replaceable``) and not
-    below a file (``outputs.check_output_folder``)."""
+    below a file (``atomic_files.check_output_folder``)."""
     out = Path(os.path.abspath(output_dir))
     if out.is_symlink():
         out = Path(os.path.realpath(out))
     export_record.check_replaceable(out)
-    check_output_folder(out)
+    atomic_files.check_output_folder(out)
     return out
 
 

@@ -36,7 +36,7 @@ from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSO
                                                       SAVED_MODEL_DIR, SIGNATURE, TF_EXAMPLE)
 from object_detection.fields import DetectionResultFields as Fields
 from object_detection.fields import TfExampleKeys
-from object_detection.figures.detections import ImageDetections, check_image
+from object_detection.core.detections import ImageDetections, check_image
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from object_detection.builders.hyperparams_builder import LayerHyperparams
+from object_detection.core.hyperparams import LayerHyperparams
 
 BOX_CODE_SIZE = 4
 

@@ -18,7 +18,7 @@ import math
 import keras
 import tensorflow as tf
 
-from object_detection.builders.hyperparams_builder import LayerHyperparams
+from object_detection.core.hyperparams import LayerHyperparams
 
 
 def automatic_conv_depth(num_feature_channels: int, num_classes: int) -> int:

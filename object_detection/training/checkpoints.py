@@ -39,7 +39,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from object_detection import atomic_files, cli
+from object_detection import atomic_files, errors
 from object_detection.evaluation import aggregate, results_log
 
 logger = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def _save_problem(error: BaseException) -> str:
     if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or \
             "no space left on device" in str(error).lower():
         return "no space left on device"
-    return cli.describe(error)
+    return errors.describe(error)
 
 
 def _files_text(prefix: str) -> str:
@@ -251,7 +251,7 @@ def _files_text(prefix: str) -> str:
 
 
 def _unreadable(path: str, error: BaseException, advice: str) -> str:
-    lines = cli.describe(error).strip().splitlines()
+    lines = errors.describe(error).strip().splitlines()
     detail = lines[0] if lines else type(error).__name__
     if isinstance(error, (ValueError, AssertionError)):
         problem = "it does not match this run's model"

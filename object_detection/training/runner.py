@@ -50,7 +50,8 @@ from object_detection.data import dataset as record_dataset
 from object_detection.evaluation import results_log
 from object_detection.evaluation.results_log import Evaluation
 from object_detection.training import checkpoints as ckpt_lib
-from object_detection.training import distribution, evaluate, fine_tune, progress, run_lock
+from object_detection.evaluation import model_evaluator
+from object_detection.training import distribution, fine_tune, progress, run_lock
 from object_detection.training.experiment import (PIPELINE_CONFIG_NAME, RUN_INFO_NAME, RunSpec,
                                                   write_run_config)
 from object_detection.training.summaries import RunSummaries
@@ -159,16 +160,16 @@ class _Run:
 
     # --------------------------------------------------------------------------- evaluation
 
-    def _evaluator(self) -> evaluate.ModelEvaluator:
+    def _evaluator(self) -> model_evaluator.ModelEvaluator:
         pipeline = self.pipeline
-        masks = evaluate.include_masks(pipeline.eval_config, self.model.predicts_masks)
+        masks = model_evaluator.include_masks(pipeline.eval_config, self.model.predicts_masks)
         reader = pipeline.eval_input_reader[0]
         if not reader.label_map_path:
             raise ValueError("eval_input_reader[0].label_map_path is not set: the evaluation "
                              "needs the class names")
         categories = label_map.load_categories(reader.label_map_path)
         dataset = input_builder.build_input_from_pipeline(pipeline, training=False)
-        return evaluate.ModelEvaluator(self.model, dataset, categories, masks=masks)
+        return model_evaluator.ModelEvaluator(self.model, dataset, categories, masks=masks)
 
     def evaluate(self, step: int, checkpoint: str | None) -> None:
         """Evaluates the model as it is now, logs it as ``step``, writes summaries, syncs
@@ -177,7 +178,7 @@ class _Run:
             return
         self.out(f"evaluating step {step} ...")
         averages = self.pipeline.eval_config.use_moving_averages
-        with evaluate.moving_averages_swapped_in(self.variables,
+        with model_evaluator.moving_averages_swapped_in(self.variables,
                                                  self.optimizer if averages else None):
             result = self.evaluator.evaluate()
         name = None if checkpoint is None else os.path.basename(checkpoint)

@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 
 from object_detection.builders import hyperparams_builder
+from object_detection.core.hyperparams import LayerHyperparams
 from object_detection.config import parse_text
 from object_detection.protos import hyperparams_pb2
 
 
-def _build(text: str) -> hyperparams_builder.LayerHyperparams:
+def _build(text: str) -> LayerHyperparams:
     message = hyperparams_pb2.Hyperparams()
     parse_text(text, message)
     return hyperparams_builder.build(message, "test.hyperparams")

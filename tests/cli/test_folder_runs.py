@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from object_detection.figures.extraction import ExtractionSummary
-from object_detection.figures.folder_runs import OutputNames, RunSummary, check_separate_folders
+from object_detection.apps.extraction import ExtractionSummary
+from object_detection.apps.folder_runs import OutputNames, RunSummary, check_separate_folders
 
 
 def test_output_names_are_safe_and_unique_without_regard_to_case():

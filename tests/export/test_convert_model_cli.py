@@ -10,7 +10,7 @@ import pytest
 
 import convert_model
 from object_detection.export import inference
-from object_detection.figures.detections import ImageDetections
+from object_detection.core.detections import ImageDetections
 
 from tests.cli.conftest import error_line
 from tests.export.conftest import LATEST_STEP, QUICKSTART, TINY_MODEL_OVERRIDES, reference_outputs

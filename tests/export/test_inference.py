@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from object_detection.export import inference
-from object_detection.figures.detections import ImageDetections
+from object_detection.core.detections import ImageDetections
 
 from tests.export.conftest import sample_image
 

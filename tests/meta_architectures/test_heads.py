@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from object_detection.builders.hyperparams_builder import default_hyperparams
+from object_detection.core.hyperparams import default_hyperparams
 from object_detection.meta_architectures.box_head import BoxClassifierHead
 from object_detection.meta_architectures.mask_head import MaskHead, automatic_conv_depth
 from object_detection.meta_architectures.rpn_head import RPNHead

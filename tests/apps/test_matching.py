@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from object_detection.figures.matching import NO_MATCH, match_by_largest_overlap, overlap_counts
+from object_detection.apps.matching import NO_MATCH, match_by_largest_overlap, overlap_counts
 
 
 def _instances():

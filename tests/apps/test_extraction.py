@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from object_detection.dataset_tools.figure_folder import FigureMap
-from object_detection.figures.detections import ImageDetections
-from object_detection.figures.extraction import extract_for_animation, extract_for_training
-from object_detection.figures.outputs import OutputFolder
-from tests.figures.handmade import (BOX_A, BOX_B, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
+from object_detection.core.detections import ImageDetections
+from object_detection.apps.extraction import extract_for_animation, extract_for_training
+from object_detection.apps.outputs import OutputFolder
+from tests.apps.handmade import (BOX_A, BOX_B, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
                                     detections, mask_a, mask_b, smooth_map, two_figures)
 
 ODD_NAME = "Karte Zürich 地図 #1 (copy)"

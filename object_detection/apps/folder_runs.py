@@ -25,8 +25,9 @@ import os
 import sys
 
 from object_detection.export.image_files import Link
-from object_detection.figures.extraction import ExtractionSummary
-from object_detection.figures.outputs import check_output_folder, safe_name
+from object_detection.apps.extraction import ExtractionSummary
+from object_detection import atomic_files
+from object_detection.apps.outputs import safe_name
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +194,9 @@ def check_run_options(score_threshold: float, mask_threshold: float,
 
 
 def check_separate_folders(output_dir: str | os.PathLike, *inputs: str | os.PathLike) -> None:
-    """ValueError when ``output_dir`` cannot be a folder (``outputs.check_output_folder``) or
+    """ValueError when ``output_dir`` cannot be a folder (``atomic_files.check_output_folder``) or
     is one of the input folders (its results would mix with, or overwrite, the inputs)."""
-    check_output_folder(output_dir)
+    atomic_files.check_output_folder(output_dir)
     output = os.path.realpath(output_dir)
     for folder in inputs:
         if output == os.path.realpath(folder):

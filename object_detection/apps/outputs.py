@@ -8,10 +8,8 @@ atomically (``atomic_files``): complete at its path, or not there (or as it was)
 
 from __future__ import annotations
 
-import contextlib
 import os
 import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -35,31 +33,6 @@ def safe_name(text: str, replacement: str = "_") -> str:
     return name
 
 
-@contextlib.contextmanager
-def naming_the_file(path: str | os.PathLike) -> Iterator[None]:
-    """Gives an ``OSError`` raised inside the block without a file name (``ENOSPC`` from a
-    write or flush, say) the name ``path``, so that its message names the file."""
-    try:
-        yield
-    except OSError as error:
-        if error.filename is not None or error.errno is None:
-            raise
-        raise OSError(error.errno, error.strerror or str(error), os.fspath(path)) from error
-
-
-def check_output_folder(root: str | os.PathLike) -> None:
-    """ValueError naming ``root`` when it cannot be made a folder: it, or the nearest folder
-    above it that exists, is a file."""
-    path = os.path.abspath(root)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"{path}: output folder exists and is not a folder")
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise ValueError(f"{path}: cannot be the output folder, {parent} is a file, not a folder")
-
-
 class OutputFolder:
     """A folder that result files are written into (created on first use).
 
@@ -72,7 +45,7 @@ class OutputFolder:
         if not root:
             raise ValueError("output folder: empty path")
         self.root = os.path.abspath(root)
-        check_output_folder(self.root)
+        atomic_files.check_output_folder(self.root)
         self.written: list[str] = []
 
     def path(self, relative: str) -> str:
@@ -106,7 +79,7 @@ class OutputFolder:
         PNG or JPEG (by the extension; JPEG quality 95, RGB or L only)."""
         path = self._target(relative)
         image = Image.fromarray(np.ascontiguousarray(pixels, np.uint8))
-        with naming_the_file(path), atomic_files.open_atomic(path, "wb") as f:
+        with atomic_files.open_atomic(path, "wb") as f:
             if path.lower().endswith((".jpg", ".jpeg")):
                 image.save(f, format="JPEG", quality=_JPEG_QUALITY)
             else:
@@ -117,8 +90,7 @@ class OutputFolder:
     def write_json(self, relative: str, value: Any) -> str:
         """Writes ``value`` as compact JSON (no newline at the end, as published)."""
         path = self._target(relative)
-        with naming_the_file(path):
-            atomic_files.write_json(path, value, trailing_newline=False)
+        atomic_files.write_json(path, value, trailing_newline=False)
         self.written.append(path)
         return path
 

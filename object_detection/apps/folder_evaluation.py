@@ -28,12 +28,12 @@ import numpy as np
 from object_detection.evaluation import metric_names
 from object_detection.evaluation.coco_evaluator import CocoEvaluator
 from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
-from object_detection.figures.detections import (DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD,
+from object_detection.core.detections import (DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD,
                                                  ImageDetections)
-from object_detection.figures.drawing import draw_detections
-from object_detection.figures.extract_folder import check_image_folder
-from object_detection.figures.folder_runs import OutputNames, RunSummary, check_separate_folders
-from object_detection.figures.outputs import OutputFolder
+from object_detection.apps.drawing import draw_detections
+from object_detection.apps.extract_folder import check_image_folder
+from object_detection.apps.folder_runs import OutputNames, RunSummary, check_separate_folders
+from object_detection.apps.outputs import OutputFolder
 
 if TYPE_CHECKING:
     from object_detection.export.inference import ExportedModel

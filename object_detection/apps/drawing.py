@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from object_detection.figures.detections import (DEFAULT_MASK_THRESHOLD, ImageDetections,
+from object_detection.core.detections import (DEFAULT_MASK_THRESHOLD, ImageDetections,
                                                  check_image)
 
 DEFAULT_MASK_ALPHA = 0.4

@@ -44,11 +44,11 @@ import re
 import numpy as np
 
 from object_detection.dataset_tools.figure_folder import BACKGROUND_BODY_PART, FigureMap
-from object_detection.figures import cutout
-from object_detection.figures.detections import (DEFAULT_MASK_THRESHOLD, ImageDetections,
+from object_detection.apps import cutout
+from object_detection.core.detections import (DEFAULT_MASK_THRESHOLD, ImageDetections,
                                                  check_image)
-from object_detection.figures.matching import NO_MATCH, match_by_largest_overlap
-from object_detection.figures.outputs import OutputFolder
+from object_detection.apps.matching import NO_MATCH, match_by_largest_overlap
+from object_detection.apps.outputs import OutputFolder
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from object_detection.figures.detections import ImageDetections
-from tests.figures.handmade import (BOX_A, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
+from object_detection.core.detections import ImageDetections
+from tests.apps.handmade import (BOX_A, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
                                     mask_a, two_figures)
 
 
@@ -103,6 +103,6 @@ def test_from_model_output_slices_and_reframes():
 
 
 def test_figures_package_does_not_import_tensorflow():
-    code = ("import sys; import object_detection.figures.extraction, object_detection.figures.drawing; "
+    code = ("import sys; import object_detection.apps.extraction, object_detection.apps.drawing; "
             "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

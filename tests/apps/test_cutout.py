@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from object_detection.figures import cutout
+from object_detection.apps import cutout
 
 
 def _image(height=5, width=7):

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 from object_detection.dataset_tools import figure_folder
 from object_detection.export import image_files
-from object_detection.figures.detections import DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD
-from object_detection.figures.extraction import extract_for_animation, extract_for_training
-from object_detection.figures.folder_runs import OutputNames, RunSummary, check_separate_folders
-from object_detection.figures.outputs import OutputFolder
+from object_detection.core.detections import DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD
+from object_detection.apps.extraction import extract_for_animation, extract_for_training
+from object_detection.apps.folder_runs import OutputNames, RunSummary, check_separate_folders
+from object_detection.apps.outputs import OutputFolder
 
 if TYPE_CHECKING:
     from object_detection.export.inference import ExportedModel

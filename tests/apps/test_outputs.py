@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from object_detection.figures.outputs import OutputFolder, safe_name
+from object_detection.apps.outputs import OutputFolder, safe_name
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from object_detection.figures.detections import ImageDetections
+from object_detection.core.detections import ImageDetections
 
 HEIGHT, WIDTH = 40, 60
 BOX_A = [0.25, 0.125, 0.75, 0.375]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from object_detection.figures.detections import ImageDetections
-from object_detection.figures.drawing import draw_detections, instance_colour, label_text
-from tests.figures.handmade import (BOX_A, BOX_B, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
+from object_detection.core.detections import ImageDetections
+from object_detection.apps.drawing import draw_detections, instance_colour, label_text
+from tests.apps.handmade import (BOX_A, BOX_B, HEIGHT, PIXEL_BOX_A, PIXEL_BOX_B, WIDTH,
                                     detections, mask_a, mask_b, two_figures)
 
 GREY = 100

@@ -1,6 +1,6 @@
 """The detections of one image as plain numpy arrays, and their boxes in pixels.
 
-``ImageDetections`` is what every tool of ``object_detection.figures`` takes. It holds no
+``ImageDetections`` is what every tool of ``object_detection.apps`` takes. It holds no
 TensorFlow objects; only ``ImageDetections.from_model_output`` imports TensorFlow (lazily), to
 paste the model's box-relative masks into image-sized ones with
 ``object_detection.core.mask_ops.reframe_box_masks_to_image_masks``.

@@ -11,12 +11,11 @@ mAP@.75 and small / medium / large, boxes and masks.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from object_detection import cli
-from object_detection.evaluation import aggregate, metric_names, report
-from object_detection.evaluation.progress_plot import write_progress_plot
+from object_detection.cli import metrics_command
+from object_detection.evaluation import metric_names
 
 DEFAULT_LOG_DIR = "runs"
 
@@ -39,33 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.error_exit
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for path in (args.csv, args.json, args.plot):
-        if path:
-            report.check_output_file(path)
-    collection = aggregate.collect_runs(args.log_dir, args.metric)
-    if not collection.runs:
-        what = "no run folder with an evaluation log (evaluations.jsonl)"
-        if collection.skipped:
-            what = (f"no run with an evaluation that has {args.metric} "
-                    f"({len(collection.skipped)} run folders skipped)")
-        print(f"error: {args.log_dir}: {what}; train and evaluate first "
-              f"(python train_and_eval.py).", file=sys.stderr)
-        return 1
-    metrics = metric_names.report_metrics()
-    summaries = aggregate.summarize(collection.runs, metrics)
-    print(report.format_table(summaries, metrics, args.metric))
-    for folder, reason in collection.skipped:
-        print(f"skipped {folder}: {reason}")
-    if args.csv:
-        print(f"wrote {report.write_csv(args.csv, summaries, metrics)}")
-    if args.json:
-        content = report.to_json_dict(collection, summaries, metrics, args.metric, args.log_dir)
-        print(f"wrote {report.write_json(args.json, content)}")
-    if args.plot:
-        print(f"wrote {write_progress_plot(args.plot, summaries, args.metric)}")
-    return 0
+    return metrics_command.compare_runs(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,16 +18,14 @@ as it was. An output folder that holds anything but an earlier export is refused
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from pathlib import Path
 
-from object_detection import cli, errors
+from object_detection import cli
+from object_detection.cli import export_command
+from object_detection.export.input_types import IMAGE_TENSOR, INPUT_TYPES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
-
-INPUT_TYPES = ("image_tensor", "encoded_image_string_tensor", "tf_example", "float_image_tensor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", metavar="best|latest|STEP",
                         help="which checkpoint: best (best/), latest, or a step number "
                              "(default: best when the run has one, else latest)")
-    parser.add_argument("--input_type", default="image_tensor", choices=INPUT_TYPES,
+    parser.add_argument("--input_type", default=IMAGE_TENSOR, choices=INPUT_TYPES,
                         help="input of the SavedModel: uint8 images, encoded image strings, "
                              "serialized tf.Examples or float32 images (default image_tensor; "
                              "the frozen graph always takes image_tensor)")
@@ -65,64 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(args: argparse.Namespace) -> str | None:
-    if args.checkpoint is not None and args.checkpoint not in ("best", "latest") \
-            and not (args.checkpoint.isascii() and args.checkpoint.isdigit()):
-        return f"--checkpoint must be best, latest or a step number, got {args.checkpoint!r}"
-    if args.experiment and args.pipeline_config:
-        return "--pipeline_config goes with --model_dir (a grid's runs have their own)"
-    if args.model_dir and (args.runs_dir or args.only):
-        return "--runs_dir and --only go with --experiment"
-    return None
-
-
-def _grid_runs(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
-    """(name, run folder, output folder) of each selected run of the grid."""
-    from object_detection.training import experiment as experiment_lib
-    quoted = '"' + (args.runs_dir or "").replace("\\", "\\\\").replace('"', '\\"') + '"'
-    overrides = [f"output_dir={quoted}"] if args.runs_dir else []
-    experiment = experiment_lib.load_experiment(args.experiment, overrides)
-    runs = experiment_lib.select(experiment_lib.expand(experiment), args.only)
-    return [(run.name, run.run_dir, Path(args.output_dir) / run.name) for run in runs]
-
-
-def _export(run_dir: Path, output_dir: Path, args: argparse.Namespace) -> None:
-    from object_detection.export.exporter import export_run
-    files, chosen = export_run(run_dir, output_dir, args.checkpoint, args.input_type,
-                               args.pipeline_config)
-    print(f"{run_dir}: exported {chosen.describe()}")
-    for path in files.paths():
-        print(f"wrote {path}")
-
-
 @cli.error_exit
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    problem = _check_args(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
-    import tensorflow as tf
-    tf.get_logger().setLevel(logging.ERROR)
-    if args.model_dir:
-        _export(Path(args.model_dir), Path(args.output_dir), args)
-        return 0
-    runs = _grid_runs(args)
-    print(f"{args.experiment}: {len(runs)} run(s) into {args.output_dir}")
-    failed = []
-    for index, (name, run_dir, output_dir) in enumerate(runs, start=1):
-        print(f"[{index}/{len(runs)}] {name}", flush=True)
-        try:
-            _export(run_dir, output_dir, args)
-        except errors.expected_errors() as error:  # report the run, go on with the next
-            print(f"error: {errors.describe(error)}", file=sys.stderr)
-            failed.append(name)
-    if failed:
-        print(f"error: {len(failed)} of {len(runs)} runs not exported: {', '.join(failed)}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return export_command.convert(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

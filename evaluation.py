@@ -14,13 +14,13 @@ in the ground truth are drawn and reported, not scored.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from object_detection import cli
-from object_detection.apps import folder_runs
+from object_detection.cli import folder_commands
+from object_detection.core.detections import DEFAULT_SCORE_THRESHOLD
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python evaluation.py --model models/quickstart --images maps "
                "--ground_truth maps/coco.json --output_dir evaluated")
-    folder_runs.add_model_argument(parser)
-    folder_runs.add_images_argument(parser)
+    cli.add_model_argument(parser)
+    cli.add_images_argument(parser)
     parser.add_argument("--output_dir", required=True, metavar="DIR",
                         help="where to write (nothing is written anywhere else)")
     parser.add_argument("--ground_truth", metavar="COCO_JSON",
@@ -42,46 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label_map", default=str(DEFAULT_LABEL_MAP), metavar="PBTXT",
                         help="class names for the labels (default "
                              "configs/pictorial_maps_label_map.pbtxt)")
-    folder_runs.add_threshold_arguments(
-        parser, score_help="draw the detections scoring above this (default 0.3; the COCO "
-                           "metrics use every detection, as the OD API's evaluation)")
+    cli.add_threshold_arguments(
+        parser, score_help="draw the detections scoring above this (default "
+                           f"{DEFAULT_SCORE_THRESHOLD}; the COCO metrics use every detection, "
+                           "as the OD API's evaluation)")
     cli.add_debug_flag(parser)
     return parser
 
 
 @cli.error_exit
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    problem = folder_runs.check_run_options(args.score_threshold, args.mask_threshold,
-                                            args.batch_size)
-    if problem:
-        return folder_runs.fail(problem)
-    from object_detection import label_map
-    from object_detection.apps import folder_evaluation
-    from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
-    from object_detection.export import inference
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    categories = label_map.load_categories(args.label_map)
-    ground_truth = CocoGroundTruthFile(args.ground_truth) if args.ground_truth else None
-    folder_evaluation.check_inputs(args.images, args.output_dir, ground_truth)
-    model = inference.load_model(args.model)
-    result = folder_evaluation.evaluate_folder(
-        model, args.images, args.output_dir, {c["id"]: c["display_name"] for c in categories},
-        ground_truth=ground_truth, score_threshold=args.score_threshold,
-        mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
-    print("\n".join(result.lines()))
-    if not result.summary.maps:
-        return folder_runs.fail(f"{args.images}: no map could be read (see the skipped files "
-                                "above)")
-    if ground_truth is not None:
-        if result.metrics is None:
-            return folder_runs.fail(f"{args.ground_truth}: no image could be evaluated (see "
-                                    "above)")
-        print("\n".join(folder_evaluation.metric_lines(result.metrics)))
-        print(f"wrote {result.results_json}")
-        print(f"wrote {result.metrics_json}")
-    return 0
+    return folder_commands.evaluate(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ those outside dropped). Detections that overlap no figure are counted and not wr
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
 from object_detection import cli
-from object_detection.apps import folder_runs
+from object_detection.cli import folder_commands
+from object_detection.core.detections import DEFAULT_SCORE_THRESHOLD
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -32,15 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: python extract_characters_for_training.py --model models/quickstart "
                "--data data/synthetic/test --output_dir training_figures")
-    folder_runs.add_model_argument(parser)
+    cli.add_model_argument(parser)
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="figure folder with the maps and their ground truth (images/, "
                              "masks/, optional keypoints/)")
     parser.add_argument("--output_dir", required=True, metavar="DIR",
                         help="where to write the four sub-folders (nothing is written "
                              "anywhere else; files of the same number are replaced)")
-    folder_runs.add_threshold_arguments(
-        parser, score_help="use the detections scoring above this (default 0.3)",
+    cli.add_threshold_arguments(
+        parser, score_help="use the detections scoring above this (default "
+                           f"{DEFAULT_SCORE_THRESHOLD})",
         batch_size=False)
     parser.add_argument("--image_format", choices=IMAGE_FORMATS, default="jpg",
                         help="format of the two image crops (default jpg, as published; the "
@@ -51,25 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.error_exit
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    problem = folder_runs.check_run_options(args.score_threshold, args.mask_threshold)
-    if problem:
-        return folder_runs.fail(problem)
-    from object_detection.export import inference
-    from object_detection.apps import extract_folder
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    folder_runs.check_separate_folders(args.output_dir, args.data)
-    extract_folder.list_figure_maps(args.data)
-    model = inference.load_model(args.model)
-    summary = extract_folder.extract_folder_for_training(
-        model, args.data, args.output_dir, score_threshold=args.score_threshold,
-        mask_threshold=args.mask_threshold, image_format=args.image_format, progress=print)
-    print("\n".join(summary.lines()))
-    if not summary.maps:
-        return folder_runs.fail(f"{args.data}: no map could be read (see the skipped files "
-                                "above)")
-    return 0
+    return folder_commands.extract_for_training(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -21,20 +21,16 @@ path; --debug adds the traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import signal
 import sys
-import threading
-from pathlib import Path
 
 from object_detection import cli
+from object_detection.cli import train_command
+from object_detection.training.run_specs import DEFAULT_RUNS_DIR
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
-DEFAULT_EXPERIMENT = "configs/experiments/quickstart.config"
-DEFAULT_DATA_DIR = "data/quickstart"
-DEFAULT_RUNS_DIR = "runs"
+DEFAULT_EXPERIMENT = train_command.DEFAULT_EXPERIMENT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,146 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _grid_fields() -> set[str]:
-    from object_detection.protos import experiment_pb2
-    return set(experiment_pb2.Experiment.DESCRIPTOR.fields_by_name)
-
-
-def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
-    """(grid overrides, pipeline overrides) by the first field name of each KEY."""
-    grid_fields = _grid_fields()
-    grid, pipeline = [], []
-    for override in overrides:
-        first = override.partition("=")[0].strip().split(".")[0].split("[")[0].strip()
-        (grid if first in grid_fields else pipeline).append(override)
-    return grid, pipeline
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def experiment_runs(args: argparse.Namespace):
-    """The RunSpecs of the grid with the command line's changes, selected by --only."""
-    from object_detection.training import experiment as experiment_lib
-    grid_overrides, pipeline_overrides = split_overrides(args.override)
-    if args.num_train_steps is not None:
-        grid_overrides.append(f"total_steps={args.num_train_steps}")
-    if args.steps_per_epoch is not None:
-        grid_overrides.append(f"steps_per_epoch={args.steps_per_epoch}")
-    if args.model_dir:
-        grid_overrides.append(f"output_dir={_quoted(args.model_dir)}")
-    experiment = experiment_lib.load_experiment(args.experiment, grid_overrides)
-    if pipeline_overrides:    # after the grid's own overrides, so that they win
-        experiment.override.extend(pipeline_overrides)
-        experiment_lib.check_experiment(experiment, source=args.experiment)
-    runs = experiment_lib.select(experiment_lib.expand(experiment), args.only)
-    return runs, experiment.output_dir
-
-
-def single_run(args: argparse.Namespace):
-    """A RunSpec for --pipeline_config (folder --model_dir or runs/<config name>)."""
-    from object_detection import config as config_lib
-    from object_detection.evaluation import metric_names
-    from object_detection.run_names import scale_names
-    from object_detection.training.experiment import RunSpec
-    overrides = list(args.override)
-    if args.num_train_steps is not None:
-        overrides.append(f"train_config.num_steps={args.num_train_steps}")
-    config = config_lib.load_pipeline_config(args.pipeline_config, overrides)
-    num_steps = config.train_config.num_steps
-    if num_steps <= 0:
-        raise ValueError(f"{args.pipeline_config}: train_config.num_steps is 0 (no limit); give "
-                         "--num_train_steps")
-    run_dir = Path(args.model_dir or Path(DEFAULT_RUNS_DIR) / Path(args.pipeline_config).stem)
-    frcnn = config.model.faster_rcnn
-    grid = frcnn.first_stage_anchor_generator.grid_anchor_generator
-    return RunSpec(
-        name=run_dir.name, run_dir=run_dir, pipeline_config=config, run="", run_index=0,
-        dataset="", stride=frcnn.feature_extractor.first_stage_features_stride,
-        scales=tuple(float(s) for s in scale_names(grid.scales)), seed=0, num_steps=num_steps,
-        steps_per_epoch=args.steps_per_epoch or 0,
-        best_checkpoint_metric=metric_names.BEST_METRIC)
-
-
-def _uses_quickstart_data(runs) -> bool:
-    prefix = os.path.normpath(DEFAULT_DATA_DIR) + os.sep
-    for run in runs:
-        config = run.pipeline_config
-        paths = list(config.train_input_reader.tf_record_input_reader.input_path)
-        for reader in config.eval_input_reader:
-            paths += list(reader.tf_record_input_reader.input_path)
-        if any(os.path.normpath(p).startswith(prefix) for p in paths):
-            return True
-    return False
-
-
-def _terminated(signum: int, frame) -> None:
-    """SIGTERM (a job scheduler's stop) ends the command like Ctrl-C: the run folder's lock is
-    released and the latest checkpoint stays intact."""
-    raise KeyboardInterrupt(f"stopped by signal {signum}")
-
-
 @cli.error_exit
 def main(argv: list[str] | None = None) -> int:
-    if threading.current_thread() is not threading.main_thread():
-        return _main(argv)
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        return _main(argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.log_every_n_steps < 1:
-        print("error: --log_every_n_steps must be >= 1", file=sys.stderr)
-        return 1
-    devices = None
-    if args.cpu_replicas:
-        from object_detection.training.distribution import split_cpu
-        devices = split_cpu(args.cpu_replicas)  # before TensorFlow sets up its devices
-    if not args.experiment and not args.pipeline_config:
-        args.experiment = DEFAULT_EXPERIMENT
-
-    import tensorflow as tf
-    tf.get_logger().setLevel(logging.ERROR)
-    from object_detection.dataset_tools.synthetic_dataset import ensure_synthetic_dataset
-    from object_detection.training import distribution, runner
-    from object_detection.training.results_table import format_results
-
-    if args.experiment:
-        runs, output_dir = experiment_runs(args)
-    else:
-        runs = [single_run(args)]
-        output_dir = os.fspath(runs[0].run_dir)
-    if _uses_quickstart_data(runs):
-        ensure_synthetic_dataset(DEFAULT_DATA_DIR)
-    strategy = distribution.make_strategy(devices)
-    options = runner.RunOptions(log_every_n_steps=args.log_every_n_steps)
-    what = args.experiment or args.pipeline_config
-    print(f"{what}: {len(runs)} run(s) into {output_dir} ({distribution.describe(strategy)})",
-          flush=True)
-    outcomes = []
-    for index, run in enumerate(runs, start=1):
-        print(f"[{index}/{len(runs)}] {run.name}", flush=True)
-        if args.eval_only:
-            outcomes.append(runner.evaluate_checkpoints(run, strategy, options))
-        else:
-            outcomes.append(runner.train_and_evaluate(run, strategy, options))
-    metric = runs[0].best_checkpoint_metric if runs else ""
-    print()
-    print(format_results(outcomes, metric))
-    print(f"\nwrote {output_dir}: per run pipeline.config, checkpoints (ckpt-STEP), best/, "
-          "evaluations.jsonl, TensorBoard summaries in train/ and eval/")
-    if args.experiment:
-        print(f"compare settings: python coco_metrics.py --log_dir {output_dir}")
-    failed = [o for o in outcomes if o.status == runner.FAILED]
-    for outcome in failed:
-        print(f"error: {outcome.message}", file=sys.stderr)
-    return 1 if failed else 0
+    return train_command.train_and_eval(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,27 @@
 """Speed of the Mask R-CNN of a pipeline config: inference and training step, with GFLOP/s.
 
-Builds the model of ``--config``, feeds random images of ``--size`` (the resized, padded input
-the model sees) with a few random ground-truth boxes and masks, and times, inside
-``tf.function`` with a fixed input signature (after warm-up calls that trace and build):
+Builds the model of ``--config``, feeds batches of ``--batch_size`` random images of ``--size``
+(the resized, padded input the model sees) with a few random ground-truth boxes and masks, and
+times, after warm-up calls that trace and build:
 
-* inference: ``model(images)`` (both stages, NMS, masks of the final boxes), seconds per image;
-* training: losses, gradients and an SGD-with-momentum update, seconds per step.
+* inference: ``model(images)`` (both stages, NMS, masks of the final boxes) inside a
+  ``tf.function`` with a fixed input signature; seconds per call and per image;
+* training: the project's own step, ``training.trainer.Trainer.train_step`` (as
+  ``train_and_eval.py`` trains: the config's optimizer and learning-rate schedule, the
+  variables ``freeze_variables`` / ``update_trainable_variables`` leave, the losses with
+  ``add_regularization_loss``, clipping to ``gradient_clipping_by_norm``, its loss values read
+  back every step); seconds per step (one batch) and per image.
 
 FLOPs are counted on each traced graph from the static shapes of its convolutions (forward and
 backward) and matrix products, which carry nearly all the work (the TF1 profiler crashes on
-TF 2.21 graphs); GFLOP/s is the achieved rate.
+TF 2.21 graphs), and reported per image (the call's count divided by the batch size); GFLOP/s
+is the achieved rate. A machine probe, a fixed 2048 x 2048 float32 matrix product timed in the
+same process before the inference timing, between the two and after the training timing
+(median GFLOP/s of 5 rounds each), says what the machine gave at the time: other work on it,
+or a virtual machine's changing share of its host, lowers it, and the timings with it.
 
-  python benchmarks/model_speed.py --config configs/quickstart.config --size 256x256
+  python benchmarks/model_speed.py --config configs/quickstart.config --size 512x512 \\
+      --batch_size 2
   python benchmarks/model_speed.py --config configs/mask_rcnn_resnet101_atrous_pictorial_maps.config \\
       --size 800x1365 --steps 3
 """
@@ -27,18 +37,46 @@ import numpy as np
 import tensorflow as tf
 
 from object_detection import config as config_lib
-from object_detection.builders import model_builder
+from object_detection.builders import model_builder, optimizer_builder
 from object_detection.fields import InputFields
+from object_detection.training.trainer import Trainer, TrainSettings, select_trainable_variables
 
 NUM_BOXES = 4
+PROBE_SIZE = 2048
 
 
 @dataclass
 class Timing:
     name: str
-    seconds: float          # per call
-    per_item: float         # per image (inference) or per step (training)
-    flops: float | None     # per call
+    seconds: float          # per call (inference) or per step (training), of one batch
+    batch: int              # images per call / step
+    flops: float | None     # per call / step
+
+    @property
+    def per_image(self) -> float:
+        return self.seconds / self.batch
+
+    @property
+    def flops_per_image(self) -> float | None:
+        return None if not self.flops else self.flops / self.batch
+
+
+def machine_probe(size: int | None = None, rounds: int = 5, calls: int = 4) -> float:
+    """GFLOP/s of a fixed ``size`` x ``size`` (default ``PROBE_SIZE``) float32 matrix product
+    (``tf.function``, after one warm-up call), timed now in this process: the median of
+    ``rounds`` rounds of ``calls`` calls each."""
+    size = size or PROBE_SIZE
+    a = tf.random.stateless_uniform([size, size], seed=[1, 2])
+    b = tf.random.stateless_uniform([size, size], seed=[3, 4])
+    product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    product(a, b).numpy()
+    rates = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            product(a, b).numpy()
+        rates.append(2.0 * size ** 3 * calls / (time.perf_counter() - start) / 1e9)
+    return float(np.median(rates))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -126,8 +164,24 @@ def _time(function, args, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def _trainer(config, model, element_spec) -> Trainer:
+    """The project's training step for ``model``, set up as the runner sets it up."""
+    settings = TrainSettings.from_config(config.train_config)
+    variables = select_trainable_variables(model, settings.update_trainable_variables,
+                                           settings.freeze_variables)
+    optimizer, _ = optimizer_builder.build_optimizer(config.train_config.optimizer)
+    optimizer.build(variables)
+    return Trainer(model, optimizer, tf.distribute.get_strategy(), element_spec,
+                   settings=settings, variables=variables)
+
+
 def benchmark(config_path: str, size: tuple[int, int], steps: int, batch: int,
-              overrides: list[str], warmup: int = 1) -> list[Timing]:
+              overrides: list[str], warmup: int = 1,
+              probes: list[float] | None = None) -> list[Timing]:
+    """Inference and training step timings; with ``probes`` (a list), ``machine_probe()``
+    is appended to it before the inference timing, between the two and after the training
+    timing."""
+    probe = (lambda: probes.append(machine_probe())) if probes is not None else (lambda: None)
     config = config_lib.load_pipeline_config(config_path, overrides)
     model = model_builder.build(config.model, is_training=True, seed=0)
     inputs = synthetic_batch(batch, *size)
@@ -138,41 +192,39 @@ def benchmark(config_path: str, size: tuple[int, int], steps: int, batch: int,
     def infer(images, true_image_shapes):
         return model(images, true_image_shapes, training=False)
 
-    optimizer = tf.keras.optimizers.SGD(learning_rate=1e-6, momentum=0.9)
-    train_spec = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in inputs.items()}
-
-    @tf.function(input_signature=[train_spec])
-    def train_step(batch_inputs):
-        with tf.GradientTape() as tape:
-            losses = model.compute_losses(batch_inputs, training=True)
-            total = tf.add_n(list(losses.values()))
-        variables = model.trainable_variables
-        gradients = tape.gradient(total, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
-        return total
-
     infer_args = (inputs[InputFields.image], inputs[InputFields.true_image_shape])
     model.ensure_built(size)
+    train_spec = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in inputs.items()}
+    trainer = _trainer(config, model, train_spec)
     results = []
-    for name, function, args, per in (("inference", infer, infer_args, batch),
-                                      ("training step", train_step, (inputs,), 1)):
-        for _ in range(warmup):
-            function(*args)
-        seconds = _time(function, args, steps)
-        flops = count_flops(function.get_concrete_function(*args))
-        results.append(Timing(name, seconds, seconds / per, flops))
+    for _ in range(warmup):
+        infer(*infer_args)
+    probe()
+    seconds = _time(infer, infer_args, steps)
+    results.append(Timing("inference", seconds, batch,
+                          count_flops(infer.get_concrete_function(*infer_args))))
+    for _ in range(warmup):
+        trainer.train_step(inputs)
+    probe()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step(inputs)              # returns the losses as floats: synchronous
+    seconds = (time.perf_counter() - start) / steps
+    probe()
+    results.append(Timing("training step", seconds, batch, count_flops(trainer.traced_step())))
     return results
 
 
 def format_table(results: list[Timing], batch: int) -> str:
-    lines = [f"{'':15s} {'seconds':>12s} {'GFLOP':>10s} {'GFLOP/s':>9s}",
-             "-" * 49]
+    lines = [f"{'':15s} {'s/call':>8s} {'s/image':>8s} {'GFLOP/image':>12s} {'GFLOP/s':>8s}",
+             "-" * 55]
     for r in results:
-        unit = "/image" if r.name == "inference" else "/step"
-        gflop = f"{r.flops / 1e9:10.1f}" if r.flops else f"{'?':>10s}"
-        rate = f"{r.flops / 1e9 / r.seconds:9.1f}" if r.flops else f"{'?':>9s}"
-        lines.append(f"{r.name:15s} {r.per_item:7.3f}{unit:>6s} {gflop} {rate}")
-    lines.append(f"(batch {batch}; GFLOP per call: convolutions and matrix products of the traced graph)")
+        gflop = f"{r.flops_per_image / 1e9:12.2f}" if r.flops else f"{'?':>12s}"
+        rate = f"{r.flops / 1e9 / r.seconds:8.1f}" if r.flops else f"{'?':>8s}"
+        lines.append(f"{r.name:15s} {r.seconds:8.3f} {r.per_image:8.3f} {gflop} {rate}")
+    lines.append(f"(batch {batch} per call / training step; GFLOP per image: convolutions and "
+                 "matrix products of the traced graph divided by the batch; training step: "
+                 "training.trainer.Trainer.train_step)")
     return "\n".join(lines)
 
 
@@ -189,13 +241,18 @@ def main(argv: list[str] | None = None) -> int:
         size = parse_size(args.size)
         if args.steps < 1 or args.batch_size < 1:
             raise ValueError("--steps and --batch_size must be >= 1")
-        results = benchmark(args.config, size, args.steps, args.batch_size, args.override)
+        probes: list[float] = []
+        results = benchmark(args.config, size, args.steps, args.batch_size, args.override,
+                            probes=probes)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     devices = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("CPU")
     print(f"{args.config} at {size[0]}x{size[1]} on {', '.join(d.name for d in devices)}:")
     print(format_table(results, args.batch_size))
+    print(f"machine probe ({PROBE_SIZE} x {PROBE_SIZE} float32 matmul, GFLOP/s): "
+          f"{probes[0]:.1f} before inference, {probes[1]:.1f} before training, "
+          f"{probes[2]:.1f} after training")
     return 0
 
 

@@ -1,6 +1,6 @@
 """The names of everything passed between stages: one vocabulary for the whole package.
 
-Three groups:
+Four groups:
 
 * ``TfExampleKeys``: feature keys inside serialized ``tf.train.Example`` records, the same
   keys as the TF Object Detection API, so records written here train there and back.
@@ -8,6 +8,8 @@ Three groups:
   (``object_detection.data``) and consumed by the model and the evaluators.
 * ``DetectionResultFields``: keys of the detection dictionaries returned by the model's
   postprocess and by exported models (the OD API's output names).
+* ``LossNames``: the loss names of the model's ``loss`` (the OD API's TensorBoard tags), as
+  training, evaluation and the progress line report them.
 
 Conventions, kept the same everywhere in the package:
 
@@ -75,3 +77,17 @@ class DetectionResultFields:
     detection_scores = "detection_scores"    # float32 [B, K]
     detection_classes = "detection_classes"  # float32 [B, K], 1-based
     detection_masks = "detection_masks"      # float32 [B, K, mask_h, mask_w] box-relative
+
+
+class LossNames:
+    """Names of the losses (the OD API's TensorBoard tags): the model's ``loss`` returns the
+    five weighted losses and, with weight decay, the regularization loss; training and
+    evaluation add their sum."""
+
+    rpn_localization = "Loss/RPNLoss/localization_loss"
+    rpn_objectness = "Loss/RPNLoss/objectness_loss"
+    box_localization = "Loss/BoxClassifierLoss/localization_loss"
+    box_classification = "Loss/BoxClassifierLoss/classification_loss"
+    mask = "Loss/BoxClassifierLoss/mask_loss"
+    regularization = "Loss/regularization_loss"
+    total = "Loss/total_loss"

@@ -76,3 +76,18 @@ def test_every_command_line_has_debug_and_the_error_exit(script):
     help_text = subprocess.run([sys.executable, script, "--help"], cwd=REPO, check=True,
                                capture_output=True, text=True).stdout
     assert "--debug" in help_text
+
+
+def test_the_folder_commands_thresholds_default_to_the_detections_constants():
+    import argparse
+
+    from object_detection.core.detections import DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD
+    parser = argparse.ArgumentParser()
+    cli.add_threshold_arguments(parser, score_help="keep the detections scoring above this")
+    args = parser.parse_args([])
+    assert (args.score_threshold, args.mask_threshold, args.batch_size) == (
+        DEFAULT_SCORE_THRESHOLD, DEFAULT_MASK_THRESHOLD, 1)
+    assert f"(default {DEFAULT_MASK_THRESHOLD})" in parser.format_help()
+    assert cli.check_run_options(args.score_threshold, args.mask_threshold, 1) is None
+    assert cli.check_run_options(0.3, 1.0) == ("--mask_threshold must be at least 0 and below 1, "
+                                               "got 1.0")

@@ -13,6 +13,7 @@ from google.protobuf import text_format
 
 from tests.odapi_reference import REFERENCE_CONFIGS, REFERENCE_DIR
 from object_detection import config as config_lib
+from object_detection.builders import model_builder
 from object_detection.protos import (
     anchor_generator_pb2,
     box_coder_pb2,
@@ -484,7 +485,7 @@ def test_ssd_fpn_config_reads_and_round_trips(tmp_path):
     assert config_lib.load_pipeline_config(written) == config
 
 
-def test_ssd_overrides_and_validation_leave_the_refusal_to_the_builder(tmp_path):
+def test_ssd_overrides_apply_and_validation_refuses_ssd_as_the_builder_does(tmp_path):
     path = _write(tmp_path, SSD_MOBILENET_CONFIG)
     config = config_lib.load_pipeline_config(
         path,
@@ -499,7 +500,12 @@ def test_ssd_overrides_and_validation_leave_the_refusal_to_the_builder(tmp_path)
     assert ssd.matcher.WhichOneof("matcher_oneof") == "bipartite_matcher"
     assert ssd.matcher.bipartite_matcher.use_matmul_gather
     assert ssd.feature_extractor.WhichOneof("feature_pyramid_oneof") == "bifpn"
-    config_lib.validate(config)  # model checks cover faster_rcnn only; ssd is not an error here
+    # the checks read the builder's table (config.supported): both refuse ssd for one reason
+    with pytest.raises(ValueError, match=r"^model: not supported: ssd \(supported: faster_rcnn\)"):
+        model_builder.build(config.model, is_training=False)
+    with pytest.raises(config_lib.ConfigError,
+                       match=r"model: not supported: ssd \(supported: faster_rcnn\)"):
+        config_lib.validate(config)
 
 
 @pytest.mark.parametrize(

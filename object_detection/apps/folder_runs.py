@@ -10,19 +10,18 @@ The command lines that apply an exported model to every map of a folder (``evalu
   its reason (nothing is left out silently) and names the input images that are symbolic
   links, those read from outside the input folder first, and prints as a few lines;
 * ``check_separate_folders`` refuses an output folder that is one of the input folders, or
-  that cannot be a folder;
-* ``add_model_argument``, ``add_images_argument``, ``add_threshold_arguments``,
-  ``check_run_options`` and ``fail``: their common flags and error exit.
+  that cannot be a folder.
+
+Their common flags and error exit are ``object_detection.cli``'s (``cli.flags``, ``cli.fail``),
+their shared main body ``cli.folder_commands``.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import logging
 import os
-import sys
 
 from object_detection.export.image_files import Link
 from object_detection.apps.extraction import ExtractionSummary
@@ -147,50 +146,6 @@ class RunSummary:
                      + (":" if self.skipped_files else ""))
         lines += [f"  {path}: {reason}" for path, reason in self.skipped_files]
         return lines
-
-
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    """``--model OUT``, the exported model to apply."""
-    parser.add_argument("--model", required=True, metavar="OUT",
-                        help="exported model: convert_model.py's output folder, a SavedModel "
-                             "folder or a frozen_inference_graph.pb")
-
-
-def add_images_argument(parser: argparse.ArgumentParser) -> None:
-    """``--images DIR``, the folder of maps to go over."""
-    parser.add_argument("--images", required=True, metavar="DIR",
-                        help="folder of maps (.png, .jpg, ...; other files are reported and "
-                             "skipped, sub-folders are not searched)")
-
-
-def add_threshold_arguments(parser: argparse.ArgumentParser, score_help: str,
-                            batch_size: bool = True) -> None:
-    """``--score_threshold`` (default 0.3, described by ``score_help``), ``--mask_threshold``
-    (0.5) and, with ``batch_size``, ``--batch_size`` (1); see ``check_run_options``."""
-    parser.add_argument("--score_threshold", type=float, default=0.3, help=score_help)
-    parser.add_argument("--mask_threshold", type=float, default=0.5,
-                        help="mask probabilities above this belong to the figure (default 0.5)")
-    if batch_size:
-        parser.add_argument("--batch_size", type=int, default=1,
-                            help="images per model call (default 1)")
-
-
-def fail(message: str) -> int:
-    """Prints ``error: message`` to stderr; returns the commands' error exit code, 1."""
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
-def check_run_options(score_threshold: float, mask_threshold: float,
-                      batch_size: int | None = None) -> str | None:
-    """The one-sentence problem with the thresholds / batch size of a folder run, or None."""
-    if not 0.0 <= score_threshold <= 1.0:
-        return f"--score_threshold must be between 0 and 1, got {score_threshold}"
-    if not 0.0 <= mask_threshold < 1.0:
-        return f"--mask_threshold must be at least 0 and below 1, got {mask_threshold}"
-    if batch_size is not None and batch_size < 1:
-        return f"--batch_size must be at least 1, got {batch_size}"
-    return None
 
 
 def check_separate_folders(output_dir: str | os.PathLike, *inputs: str | os.PathLike) -> None:

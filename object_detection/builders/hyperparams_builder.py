@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from object_detection.config import supported
 from object_detection.core.hyperparams import LayerHyperparams
 from object_detection.protos import hyperparams_pb2
 
@@ -40,10 +41,9 @@ def build(config: hyperparams_pb2.Hyperparams, where: str) -> LayerHyperparams:
 
     Raises ValueError ``not supported: ...`` for normalizers and unknown initializers.
     """
-    normalizer = config.WhichOneof("normalizer_oneof")
-    if normalizer is not None:
-        raise ValueError(f"{where}: not supported: {normalizer} (supported: no normalizer "
-                         "on the box predictor layers)")
+    problem = supported.hyperparams_problem(config)  # the table the config checks read too
+    if problem is not None:
+        raise ValueError(f"{where}: {problem}")
     return LayerHyperparams(_initializer(config.initializer, where),
                             _regularizer(config.regularizer, where),
                             _ACTIVATIONS[config.activation])

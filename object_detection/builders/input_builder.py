@@ -298,8 +298,7 @@ def build_input_from_pipeline(pipeline_config: pipeline_pb2.TrainEvalPipelineCon
         raise ValueError("model: the input pipeline takes its image_resizer from "
                          "model.faster_rcnn, which is not set")
     resizer_config = pipeline_config.model.faster_rcnn.image_resizer
-    predicts_masks = (config_lib.predicts_masks(pipeline_config)
-                      and pipeline_config.model.faster_rcnn.number_of_stages >= 3)
+    predicts_masks = config_lib.predicts_masks(pipeline_config)
     if training:
         if not pipeline_config.HasField("train_input_reader"):
             raise ValueError("pipeline config has no train_input_reader")

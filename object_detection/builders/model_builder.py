@@ -8,7 +8,10 @@ sampler``, ``use_partitioned_nms_in_first_stage``, ``use_combined_nms_in_first_s
 ``inplace_batchnorm_update``, NMS ``use_static_shapes`` / ``use_partitioned_nms`` /
 ``use_combined_nms`` / ``use_hard_nms`` / ``use_cpu_nms``) change nothing here: this model
 always uses static shapes. Anything else that would change the model but is not implemented is
-refused with ``ValueError("<field>: not supported: X (supported: ...)")``.
+refused with ``ValueError("<field>: not supported: X (supported: ...)")``: what the model
+supports is decided in ``config.supported``, the table that the config checks read too, so both
+refuse a config for the same reason. Masks need ``number_of_stages: 3`` and
+``predict_instance_masks: true``; either alone builds a boxes-only model, with a warning.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from object_detection.builders import hyperparams_builder
+from object_detection.config import supported
 from object_detection.core import anchor_generator as anchor_lib
 from object_detection.core.hyperparams import LayerHyperparams, default_hyperparams
 from object_detection.meta_architectures.box_head import BoxClassifierHead
@@ -33,26 +37,12 @@ from object_detection.protos import faster_rcnn_pb2, model_pb2, post_processing_
 
 logger = logging.getLogger(__name__)
 
-# feature_extractor.type -> ResNet of object_detection.models ("_keras": the OD API's TF2 names
-# of the same architecture).
-FEATURE_EXTRACTORS = {
-    "faster_rcnn_resnet50": "resnet_v1_50",
-    "faster_rcnn_resnet101": "resnet_v1_101",
-    "faster_rcnn_resnet_tiny": "resnet_tiny",
-    "faster_rcnn_resnet50_keras": "resnet_v1_50",
-    "faster_rcnn_resnet101_keras": "resnet_v1_101",
-}
-SUPPORTED_STAGES = (2, 3)
-_P = "model.faster_rcnn"
+_P = supported.P
 _SCORE_CONVERTERS = {
     post_processing_pb2.PostProcessing.SOFTMAX: "softmax",
     post_processing_pb2.PostProcessing.SIGMOID: "sigmoid",
     post_processing_pb2.PostProcessing.IDENTITY: "identity",
 }
-
-
-def _unsupported(field: str, value: object, supported: str) -> ValueError:
-    return ValueError(f"{field}: not supported: {value} (supported: {supported})")
 
 
 def build(model_config: model_pb2.DetectionModel, is_training: bool, *,
@@ -62,125 +52,60 @@ def build(model_config: model_pb2.DetectionModel, is_training: bool, *,
     ``is_training`` is kept on the model (``model.is_training``); training itself is chosen
     per call. ``seed`` seeds the samplers. Raises ValueError for what cannot be built.
     """
-    kind = model_config.WhichOneof("model")
-    if kind != "faster_rcnn":
-        raise _unsupported("model", kind or "no model", "faster_rcnn")
-    model = _build_faster_rcnn(model_config.faster_rcnn, seed, add_groundtruth_to_proposals)
+    problems = supported.model_problems(model_config)
+    if problems:
+        raise supported.error(problems[0])
+    for warning in supported.mask_warnings(model_config):
+        logger.warning("%s", warning)
+    model = _build_faster_rcnn(model_config.faster_rcnn, supported.predicts_masks(model_config),
+                               seed, add_groundtruth_to_proposals)
     model.is_training = is_training
     return model
 
 
-def _build_faster_rcnn(config: faster_rcnn_pb2.FasterRcnn, seed: int | None,
+def _build_faster_rcnn(config: faster_rcnn_pb2.FasterRcnn, masks: bool, seed: int | None,
                        add_groundtruth_to_proposals: bool) -> MaskRCNN:
-    _refuse_unsupported_fields(config)
-    if config.num_classes < 1:
-        raise ValueError(f"{_P}.num_classes must be >= 1, got {config.num_classes}")
-    feature_extractor = _build_feature_extractor(config.feature_extractor)
-    anchors = _build_anchor_generator(config)
+    feature_extractor = build_feature_extractor(config.feature_extractor)
+    anchors = anchor_lib.from_config(config.first_stage_anchor_generator.grid_anchor_generator)
     rpn_head = RPNHead(
         anchors.num_anchors_per_location(),
         _hyperparams(config, "first_stage_box_predictor_conv_hyperparams"),
         kernel_size=config.first_stage_box_predictor_kernel_size,
         depth=config.first_stage_box_predictor_depth,
         atrous_rate=config.first_stage_atrous_rate)
-    predictor = _mask_rcnn_box_predictor(config)
+    predictor = config.second_stage_box_predictor.mask_rcnn_box_predictor
     box_head = BoxClassifierHead(
-        config.num_classes, _hyperparams(predictor, "fc_hyperparams",
-                                         f"{_P}.second_stage_box_predictor.mask_rcnn_box_predictor"),
+        config.num_classes, _hyperparams(predictor, "fc_hyperparams", supported.MASK_PREDICTOR),
         use_dropout=predictor.use_dropout,
         dropout_keep_probability=predictor.dropout_keep_probability,
         share_box_across_classes=predictor.share_box_across_classes)
-    mask_head = _build_mask_head(config, predictor)
+    mask_head = _build_mask_head(config, predictor) if masks else None
     return MaskRCNN(config.num_classes, feature_extractor, anchors, rpn_head, box_head,
                     mask_head, _first_stage_settings(config), _second_stage_settings(config),
                     add_groundtruth_to_proposals=add_groundtruth_to_proposals, seed=seed)
 
 
-def _refuse_unsupported_fields(config: faster_rcnn_pb2.FasterRcnn) -> None:
-    if config.number_of_stages not in SUPPORTED_STAGES:
-        raise _unsupported(f"{_P}.number_of_stages", config.number_of_stages,
-                           ", ".join(map(str, SUPPORTED_STAGES)))
-    for field in ("hard_example_miner", "context_config"):
-        if config.HasField(field):
-            raise _unsupported(f"{_P}.{field}", field, "leave it unset")
-    for field in ("return_raw_detections_during_predict", "output_final_box_features",
-                  "output_final_box_rpn_features"):
-        if getattr(config, field):
-            raise _unsupported(f"{_P}.{field}", "true", "false")
-    if config.HasField("second_stage_classification_loss"):
-        loss = config.second_stage_classification_loss.WhichOneof("classification_loss")
-        if loss != "weighted_softmax":
-            raise _unsupported(f"{_P}.second_stage_classification_loss", loss,
-                               "weighted_softmax")
-    post = config.second_stage_post_processing
-    if post.HasField("calibration_config"):
-        raise _unsupported(f"{_P}.second_stage_post_processing.calibration_config",
-                           "calibration", "leave it unset")
-    nms = post.batch_non_max_suppression
-    where = f"{_P}.second_stage_post_processing.batch_non_max_suppression"
-    if nms.use_class_agnostic_nms:
-        raise _unsupported(f"{where}.use_class_agnostic_nms", "true", "false (per-class NMS)")
-    if nms.soft_nms_sigma != 0.0:
-        raise _unsupported(f"{where}.soft_nms_sigma", nms.soft_nms_sigma, "0 (hard NMS)")
-    for field in ("initial_crop_size", "maxpool_kernel_size", "maxpool_stride"):
-        if getattr(config, field) < 1:
-            raise ValueError(f"{_P}.{field} must be >= 1, got {getattr(config, field)}")
-
-
-def _build_feature_extractor(config: faster_rcnn_pb2.FasterRcnnFeatureExtractor
-                             ) -> FasterRcnnResnetV1FeatureExtractor:
-    where = f"{_P}.feature_extractor"
-    if config.type not in FEATURE_EXTRACTORS:
-        raise _unsupported(f"{where}.type", config.type or "no type",
-                           ", ".join(FEATURE_EXTRACTORS))
-    if config.HasField("fpn"):
-        raise _unsupported(f"{where}.fpn", "feature pyramid", "leave it unset")
-    if config.override_base_feature_extractor_hyperparams:
-        raise _unsupported(f"{where}.override_base_feature_extractor_hyperparams", "true",
-                           "false (the ResNet keeps its own hyperparameters)")
-    if config.first_stage_features_stride not in (8, 16):
-        raise _unsupported(f"{where}.first_stage_features_stride",
-                           config.first_stage_features_stride, "8, 16")
+def build_feature_extractor(config: faster_rcnn_pb2.FasterRcnnFeatureExtractor
+                            ) -> FasterRcnnResnetV1FeatureExtractor:
+    """The ResNet v1 feature extractor of a ``feature_extractor`` message (the one builder of
+    it). Refuses what ``config.supported`` refuses there (type, FPN, overridden hyperparams,
+    stride) with ``ValueError("model.faster_rcnn.feature_extractor.<field>: not supported:
+    ...")``. Batch norm trains as ``batch_norm_trainable`` says whenever the model is called
+    with ``training=True`` (the model is built alike for training and for inference; an
+    inference call uses the moving statistics); no weight decay on the backbone, as the OD API
+    builder passes none."""
+    problems = supported.feature_extractor_problems(config)
+    if problems:
+        raise supported.error(problems[0])
     return FasterRcnnResnetV1FeatureExtractor(
-        depth=FEATURE_EXTRACTORS[config.type],
+        depth=supported.FEATURE_EXTRACTORS[config.type],
         first_stage_features_stride=config.first_stage_features_stride,
         batch_norm_trainable=config.batch_norm_trainable)
 
 
-def _build_anchor_generator(config: faster_rcnn_pb2.FasterRcnn) -> anchor_lib.GridAnchorGenerator:
-    kind = config.first_stage_anchor_generator.WhichOneof("anchor_generator_oneof")
-    if kind != "grid_anchor_generator":
-        raise _unsupported(f"{_P}.first_stage_anchor_generator", kind or "no anchor generator",
-                           "grid_anchor_generator")
-    return anchor_lib.from_config(config.first_stage_anchor_generator.grid_anchor_generator)
-
-
-def _mask_rcnn_box_predictor(config: faster_rcnn_pb2.FasterRcnn):
-    where = f"{_P}.second_stage_box_predictor"
-    kind = config.second_stage_box_predictor.WhichOneof("box_predictor_oneof")
-    if kind != "mask_rcnn_box_predictor":
-        raise _unsupported(where, kind or "no box predictor", "mask_rcnn_box_predictor")
-    predictor = config.second_stage_box_predictor.mask_rcnn_box_predictor
-    if predictor.box_code_size != 4:
-        raise _unsupported(f"{where}.{kind}.box_code_size", predictor.box_code_size, "4")
-    if predictor.predict_keypoints:
-        raise _unsupported(f"{where}.{kind}.predict_keypoints", "true", "false")
-    return predictor
-
-
-def _build_mask_head(config: faster_rcnn_pb2.FasterRcnn, predictor) -> MaskHead | None:
-    where = f"{_P}.second_stage_box_predictor.mask_rcnn_box_predictor"
-    if config.number_of_stages == 3 and not predictor.predict_instance_masks:
-        raise ValueError(f"{_P}.number_of_stages is 3 (masks) but {where}.predict_instance_masks "
-                         "is false")
-    if config.number_of_stages < 3:
-        if predictor.predict_instance_masks:
-            logger.warning("%s.predict_instance_masks is true but number_of_stages is %d: "
-                           "building a boxes-only model (masks need number_of_stages: 3)",
-                           where, config.number_of_stages)
-        return None
+def _build_mask_head(config: faster_rcnn_pb2.FasterRcnn, predictor) -> MaskHead:
     return MaskHead(
-        config.num_classes, _hyperparams(predictor, "conv_hyperparams", where),
+        config.num_classes, _hyperparams(predictor, "conv_hyperparams", supported.MASK_PREDICTOR),
         mask_height=predictor.mask_height, mask_width=predictor.mask_width,
         num_conv_layers=predictor.mask_prediction_num_conv_layers,
         conv_depth=predictor.mask_prediction_conv_depth,

@@ -12,7 +12,9 @@ parses or prints one:
 * ``write_pipeline_config`` / ``config_to_text`` print text that reads back to an equal message.
 
 Modules: ``errors`` (ConfigError, located parse errors), ``reading`` (text in and out),
-``overrides``, ``checks`` (``validate``, ``predicts_masks``).
+``overrides``, ``checks`` (``validate``, ``predicts_masks``), ``supported`` (the one table of
+what the model supports, read by the checks, the model builder and the evaluation), ``diff``
+(``message_differences``: the fields where two messages differ).
 """
 
 from __future__ import annotations

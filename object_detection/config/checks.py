@@ -1,4 +1,8 @@
-"""Meaning checks of a pipeline config: what the schema cannot say (counts, masks, inputs)."""
+"""Meaning checks of a pipeline config: what the schema cannot say (counts, masks, inputs).
+
+What the model supports (kinds, stages, masks, feature extractors, metrics sets) is decided in
+``config.supported``, the table that the model builder and the evaluation read too; this
+module reports its problems together with the other checks."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import glob
 import logging
 import os
 
+from object_detection.config import supported
 from object_detection.config.errors import ConfigError
 from object_detection.protos import pipeline_pb2
 
@@ -43,28 +48,22 @@ def validate(
 
 
 def predicts_masks(config: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
-    """Whether the model's second stage predicts instance masks."""
-    predictor = config.model.faster_rcnn.second_stage_box_predictor
-    return (
-        predictor.WhichOneof("box_predictor_oneof") == "mask_rcnn_box_predictor"
-        and predictor.mask_rcnn_box_predictor.predict_instance_masks
-    )
+    """Whether the model of ``config`` predicts instance masks (``supported.predicts_masks``:
+    ``number_of_stages: 3`` and ``predict_instance_masks: true``)."""
+    return supported.predicts_masks(config.model)
 
 
 def _check_model(config: pipeline_pb2.TrainEvalPipelineConfig) -> _Problems:
-    if config.model.WhichOneof("model") is None:
-        return [("model", "no model given (expected model { faster_rcnn { ... } })")]
+    """What the model supports (``supported.model_problems``, the builder's own table) and
+    the values the builder takes as given (thresholds, fractions, sizes)."""
+    problems: _Problems = supported.model_problems(config.model)
     if not config.model.HasField("faster_rcnn"):
-        return []
-    p = "model.faster_rcnn"
+        return problems
+    # Whether a model that cannot be built would predict masks is unknown (None).
+    masks = None if problems else predicts_masks(config)
+    problems += supported.eval_problems(config.eval_config, masks)
+    p = supported.P
     frcnn = config.model.faster_rcnn
-    problems: _Problems = []
-    if frcnn.num_classes < 1:
-        problems.append((f"{p}.num_classes", f"must be >= 1, got {frcnn.num_classes}"))
-    if frcnn.number_of_stages not in (1, 2, 3):
-        problems.append(
-            (f"{p}.number_of_stages", f"must be 1, 2 or 3, got {frcnn.number_of_stages}")
-        )
     problems += _check_resizer(frcnn.image_resizer, f"{p}.image_resizer")
     problems += _check_anchors(frcnn, p)
     if frcnn.first_stage_max_proposals < 1:
@@ -92,10 +91,8 @@ def _check_model(config: pipeline_pb2.TrainEvalPipelineConfig) -> _Problems:
     nms = frcnn.second_stage_post_processing.batch_non_max_suppression
     if not 0.0 < nms.iou_threshold <= 1.0:
         problems.append(
-            (f"{p}.second_stage_post_processing.batch_non_max_suppression.iou_threshold",
-             f"must be in (0, 1], got {nms.iou_threshold:g}")
+            (f"{supported.NMS}.iou_threshold", f"must be in (0, 1], got {nms.iou_threshold:g}")
         )
-    problems += _check_masks(config)
     return problems
 
 
@@ -131,35 +128,6 @@ def _check_anchors(frcnn, p: str) -> _Problems:
         if grid.HasField(name) and getattr(grid, name) < 1:
             problems.append((f"{p}.{name}", f"must be >= 1, got {getattr(grid, name)}"))
     return problems
-
-
-def _check_masks(config: pipeline_pb2.TrainEvalPipelineConfig) -> _Problems:
-    frcnn = config.model.faster_rcnn
-    problems: _Problems = []
-    p = "model.faster_rcnn.second_stage_box_predictor.mask_rcnn_box_predictor"
-    if predicts_masks(config):
-        if frcnn.number_of_stages < 3:
-            problems.append(
-                ("model.faster_rcnn.number_of_stages",
-                 f"is {frcnn.number_of_stages}, but {p}.predict_instance_masks is true: "
-                 "mask prediction needs number_of_stages: 3")
-            )
-        predictor = frcnn.second_stage_box_predictor.mask_rcnn_box_predictor
-        for name in ("mask_height", "mask_width"):
-            if getattr(predictor, name) < 1:
-                problems.append((f"{p}.{name}", f"must be >= 1, got {getattr(predictor, name)}"))
-    elif _wants_mask_metrics(config):
-        problems.append(
-            ("eval_config",
-             "asks for mask metrics (eval_instance_masks or coco_mask_metrics) but the model "
-             f"predicts no masks ({p}.predict_instance_masks is not true)")
-        )
-    return problems
-
-
-def _wants_mask_metrics(config: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
-    ev = config.eval_config
-    return ev.eval_instance_masks or "coco_mask_metrics" in ev.metrics_set
 
 
 def _check_configs(config: pipeline_pb2.TrainEvalPipelineConfig) -> _Problems:
@@ -208,7 +176,8 @@ def _check_eval(config: pipeline_pb2.TrainEvalPipelineConfig) -> _Problems:
     for i, reader in enumerate(config.eval_input_reader):
         p = f"eval_input_reader[{i}]"
         problems += _check_reader(reader, p)
-        needs_masks = _wants_mask_metrics(config) and predicts_masks(config)
+        needs_masks = predicts_masks(config) and supported.mask_metrics(
+            config.eval_config, predicts_masks(config))
         if needs_masks and not reader.load_instance_masks:
             problems.append(
                 (f"{p}.load_instance_masks",

@@ -125,7 +125,7 @@ def _parse_field_value(
     """A new message of ``msg``'s type with only field ``fd`` set from text ``value``."""
     is_string = fd.type in (_FD.TYPE_STRING, _FD.TYPE_BYTES)
     if is_string and not value.startswith(("'", '"', "[")):
-        value = _quote(value)
+        value = quote(value)
     elif fd.message_type is not None and not value.startswith(("{", "<", "[")):
         value = "{" + value + "}"
     snippet = f"{fd.name}: {value}"
@@ -135,7 +135,7 @@ def _parse_field_value(
     except text_format.ParseError as err:
         if is_string and value.startswith("[") and value.endswith("]"):
             items = [item.strip() for item in value[1:-1].split(",") if item.strip()]
-            quoted = [item if item.startswith(("'", '"')) else _quote(item) for item in items]
+            quoted = [item if item.startswith(("'", '"')) else quote(item) for item in items]
             try:
                 text_format.Parse(f"{fd.name}: [{', '.join(quoted)}]", parsed)
                 return parsed
@@ -147,7 +147,8 @@ def _parse_field_value(
     return parsed
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """``text`` as a text-format string value (quoted, escaped): for ``PATH="VALUE"``."""
     return '"' + text_encoding.CEscape(text, as_utf8=True) + '"'
 
 

@@ -5,10 +5,10 @@ TensorFlow objects; only ``ImageDetections.from_model_output`` imports TensorFlo
 paste the model's box-relative masks into image-sized ones with
 ``object_detection.core.mask_ops.reframe_box_masks_to_image_masks``.
 
-Pixel boxes (``pixel_boxes``) are the one place where normalized boxes become pixels here, with
-the published extraction scripts' rounding: ``left = int(W * xmin)``, ``top = int(H * ymin)``,
-``right = int(W * xmax) + 1``, ``bottom = int(H * ymax) + 1`` (right and bottom exclusive, as
-for ``PIL.Image.crop`` and numpy slices), clipped to the image.
+Pixel boxes (``pixel_boxes``) are ``core.box_ops.to_pixel_crops``, the package's one conversion
+of normalized boxes to integer pixels: ``left = floor(W * xmin)``, ``top = floor(H * ymin)``,
+``right = ceil(W * xmax)``, ``bottom = ceil(H * ymax)`` (right and bottom exclusive, as for
+``PIL.Image.crop`` and numpy slices), clipped to the image.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from object_detection.core import box_ops
 from object_detection.fields import DetectionResultFields as Fields
 
 DEFAULT_SCORE_THRESHOLD = 0.3
@@ -106,19 +107,11 @@ class ImageDetections:
                              f"pixels (width x height) but the image is {image_width}x{image_height}")
 
     def pixel_boxes(self, image_height: int, image_width: int) -> np.ndarray:
-        """int64 [K, 4] ``(left, top, right, bottom)`` pixels, right/bottom exclusive.
-
-        ``left = int(W * xmin)`` and ``right = int(W * xmax) + 1`` (likewise rows), the
-        published scripts' rounding, with normalized values clipped to [0, 1] first and the
-        result clipped to the image; every box keeps at least one pixel.
-        """
-        ymin, xmin, ymax, xmax = np.clip(self.boxes, 0.0, 1.0).T  # float32, as the scripts
-        image_height, image_width = np.float32(image_height), np.float32(image_width)
-        left = np.minimum(np.floor(image_width * xmin), image_width - 1)
-        top = np.minimum(np.floor(image_height * ymin), image_height - 1)
-        right = np.minimum(np.floor(image_width * xmax) + 1, image_width)
-        bottom = np.minimum(np.floor(image_height * ymax) + 1, image_height)
-        return np.stack([left, top, right, bottom], axis=-1).astype(np.int64).reshape(-1, 4)
+        """int64 [K, 4] ``(left, top, right, bottom)`` pixels, right/bottom exclusive
+        (``box_ops.to_pixel_crops``: floor of the minimum, ceiling of the maximum, normalized
+        values clipped to [0, 1] first and the result to the image; every box keeps at least
+        one pixel)."""
+        return box_ops.to_pixel_crops(self.boxes, image_height, image_width)
 
     @classmethod
     def from_model_output(cls, output_dict: Mapping[str, Any], image_index: int,

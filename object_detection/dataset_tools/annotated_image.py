@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from object_detection.core import box_ops
 from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
 from object_detection.dataset_tools.image_io import EncodedImage
 
@@ -181,7 +182,7 @@ def assemble_image(image: EncodedImage, filename: str, source_id: str,
         else:
             xmin, ymin, xmax, ymax = _clip_box(inst.box, w, h)
             pixel_area = (xmax - xmin) * (ymax - ymin)
-        boxes[i] = (ymin / h, xmin / w, ymax / h, xmax / w)
+        boxes[i] = box_ops.normalized_from_pixels((ymin, xmin, ymax, xmax), h, w)[0]
         areas[i] = pixel_area if inst.area is None else inst.area
     masks = None
     if has_masks or (not instances and with_masks):

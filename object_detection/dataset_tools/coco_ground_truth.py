@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from object_detection import atomic_files
+from object_detection.core import box_ops
 from object_detection.dataset_tools.annotated_image import AnnotatedImage
 from object_detection.dataset_tools.coco_segmentation import mask_to_polygons, mask_to_rle
 from object_detection.dataset_tools.conversion_stats import ConversionStats
@@ -30,10 +31,8 @@ SEGMENTATION_FORMATS = ("rle", "polygon")
 
 
 def _pixel_box(image: AnnotatedImage, i: int) -> list[float]:
-    ymin, xmin, ymax, xmax = (float(v) for v in image.boxes[i])
-    h, w = image.height, image.width
-    return [round(xmin * w, 3), round(ymin * h, 3),
-            round((xmax - xmin) * w, 3), round((ymax - ymin) * h, 3)]
+    """COCO ``[x, y, width, height]`` of instance ``i`` (``box_ops.to_coco``, as the evaluator)."""
+    return [float(v) for v in box_ops.to_coco(image.boxes[i], image.height, image.width)[0]]
 
 
 def _segmentation(image: AnnotatedImage, i: int, box: list[float], segmentation: str):

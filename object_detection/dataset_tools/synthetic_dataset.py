@@ -3,6 +3,8 @@
 ``ensure_synthetic_dataset`` makes what is missing and leaves what is complete: each split is
 done when its ``records/SPLIT.done.json`` exists (written last, holding the settings it was made
 with), so an interrupted run starts that split again and a finished one costs nothing.
+``reads_records_under`` tells whether pipeline configs read records from such a folder (as
+``train_and_eval.py`` asks of ``QUICKSTART_DIR`` before it makes the quickstart dataset).
 
 Layout under ``root``::
 
@@ -19,10 +21,12 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterable
 
 from object_detection import atomic_files
 from object_detection.dataset_tools import synthetic_maps
 from object_detection.dataset_tools.conversion import convert, make_source
+from object_detection.protos import pipeline_pb2
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,9 +51,27 @@ QUICKSTART_SPLITS = (
 )
 
 
+# Where train_and_eval.py makes the quickstart dataset when a run reads records under it.
+QUICKSTART_DIR = "data/quickstart"
+
+
 def record_pattern(root: str, split: str) -> str:
     """The glob of a split's record shards, as pipeline configs name them."""
     return os.path.join(root, "records", f"{split}-?????-of-?????.tfrecord")
+
+
+def reads_records_under(configs: Iterable[pipeline_pb2.TrainEvalPipelineConfig],
+                        root: str) -> bool:
+    """Whether any of the pipeline ``configs`` reads training or evaluation records from a
+    path under the folder ``root`` (compared as normalized paths, e.g. ``data/quickstart``)."""
+    prefix = os.path.normpath(root) + os.sep
+    for config in configs:
+        paths = list(config.train_input_reader.tf_record_input_reader.input_path)
+        for reader in config.eval_input_reader:
+            paths += list(reader.tf_record_input_reader.input_path)
+        if any(os.path.normpath(p).startswith(prefix) for p in paths):
+            return True
+    return False
 
 
 def ensure_synthetic_dataset(root: str, splits: tuple[SplitSpec, ...] = QUICKSTART_SPLITS,

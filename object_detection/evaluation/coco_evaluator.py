@@ -3,7 +3,7 @@
 Inputs follow the package conventions: boxes float ``[N, 4]`` normalized
 ``[ymin, xmin, ymax, xmax]`` of the image they belong to, class ids 1-based. The evaluator
 scales boxes to pixels of that image (``image_height`` x ``image_width``, the ORIGINAL image for
-COCO numbers) and keeps masks as compressed RLE only, so memory stays small for large maps.
+COCO numbers; ``core.box_ops.to_coco``, the one conversion, to 1/1000 pixel) and keeps masks as compressed RLE only, so memory stays small for large maps.
 
 Image ids may be ints or strings (a record's source id). In COCO files and in pycocotools they
 become ints as in ``dataset_tools.coco_ground_truth``: the ids themselves when every id is a
@@ -33,6 +33,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from object_detection import atomic_files
+from object_detection.core import box_ops
+from object_detection.core.detections import DEFAULT_MASK_THRESHOLD
 from object_detection.evaluation import metric_names
 from object_detection.fields import DetectionResultFields, InputFields
 
@@ -90,15 +92,6 @@ def _categories(categories: Sequence[Mapping] | Mapping[str, int]) -> list[dict]
     return result
 
 
-def pixel_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float64 ``[N, 4]`` COCO ``[x, y, w, h]`` pixels of normalized boxes
-    ``[N, 4]`` ``[ymin, xmin, ymax, xmax]`` in an image of ``height`` x ``width`` pixels."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    ymin, ymax = boxes[:, 0] * height, boxes[:, 2] * height
-    xmin, xmax = boxes[:, 1] * width, boxes[:, 3] * width
-    return np.stack([xmin, ymin, xmax - xmin, ymax - ymin], axis=1)
-
-
 def _rle(mask: np.ndarray) -> dict:
     """Compressed RLE of a [H, W] binary mask with ``counts`` as str (JSON-ready)."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -146,7 +139,7 @@ class CocoEvaluator:
     """
 
     def __init__(self, categories: Sequence[Mapping] | Mapping[str, int],
-                 mask_threshold: float = 0.5) -> None:
+                 mask_threshold: float = DEFAULT_MASK_THRESHOLD) -> None:
         self.categories = _categories(categories)
         self.mask_threshold = float(mask_threshold)
         self._category_ids = {c["id"] for c in self.categories}
@@ -211,7 +204,7 @@ class CocoEvaluator:
                                  f"{(n, height, width)}")
             rles = [_rle(m != 0) for m in masks]
         image = _Image(key, height, width, has_masks=masks is not None)
-        for i, box in enumerate(pixel_boxes(boxes, height, width)):
+        for i, box in enumerate(box_ops.to_coco(boxes, height, width)):
             x, y, w, h = (float(v) for v in box)
             if rles is not None:
                 segmentation = rles[i]
@@ -276,7 +269,7 @@ class CocoEvaluator:
                                      f"image is {(image.height, image.width)}")
                 rles = _image_sized_rles(masks, self.mask_threshold)
         detections = []
-        for i, box in enumerate(pixel_boxes(boxes, image.height, image.width)):
+        for i, box in enumerate(box_ops.to_coco(boxes, image.height, image.width)):
             if int(classes[i]) not in self._category_ids:
                 self._skip("unknown_class", "image %r: detection of class %d (not among the "
                            "categories) skipped", key, int(classes[i]))

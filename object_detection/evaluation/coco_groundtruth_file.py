@@ -18,6 +18,7 @@ from collections import defaultdict
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from object_detection.core import box_ops
 from object_detection.dataset_tools.coco_segmentation import segmentation_to_mask
 from object_detection.dataset_tools.coco_source import load_coco_json
 from object_detection.evaluation.coco_evaluator import CocoEvaluator
@@ -150,8 +151,7 @@ class CocoGroundTruthFile:
         if not (isinstance(bbox, list) and len(bbox) == 4
                 and all(isinstance(v, (int, float)) for v in bbox)):
             raise ValueError(f"{where}: needs a bbox [x, y, width, height]")
-        x, y, w, h = (float(v) for v in bbox)
-        return [y / height, x / width, (y + h) / height, (x + w) / width]
+        return box_ops.from_coco([float(v) for v in bbox], height, width)[0].tolist()
 
     def add_to(self, evaluator: CocoEvaluator, file_name: str, image_height: int,
                image_width: int) -> int:

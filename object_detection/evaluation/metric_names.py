@@ -32,12 +32,33 @@ PRECISION = STATS[:6]
 BEST_METRIC = MASKS + "Precision/mAP@.50IOU"
 
 
+# Short labels for tables and the training log: "box mAP", "mask @.50", "box S", ...
+PREFIX_LABELS = {BOXES: "box ", MASKS: "mask "}
+STAT_LABELS = {"Precision/mAP": "mAP", "Precision/mAP@.50IOU": "@.50",
+               "Precision/mAP@.75IOU": "@.75", "Precision/mAP (small)": "S",
+               "Precision/mAP (medium)": "M", "Precision/mAP (large)": "L"}
+
+
+def short_label(metric: str) -> str:
+    """E.g. ``DetectionMasks_Precision/mAP@.50IOU`` -> ``mask @.50`` (other names unchanged)."""
+    for prefix, label in PREFIX_LABELS.items():
+        if metric.startswith(prefix):
+            stat = metric[len(prefix):]
+            return label + STAT_LABELS.get(stat, stat)
+    return metric
+
+
+def names(stats: tuple[str, ...], include_masks: bool = True) -> list[str]:
+    """The box metrics of ``stats`` (entries of ``STATS``), then (optionally) the mask ones."""
+    prefixes = (BOXES, MASKS) if include_masks else (BOXES,)
+    return [prefix + stat for prefix in prefixes for stat in stats]
+
+
 def metric_names(include_masks: bool = True) -> list[str]:
     """All box metric names, then (optionally) all mask metric names."""
-    prefixes = (BOXES, MASKS) if include_masks else (BOXES,)
-    return [prefix + stat for prefix in prefixes for stat in STATS]
+    return names(STATS, include_masks)
 
 
 def report_metrics() -> list[str]:
     """The precision metrics of boxes and masks that aggregation reports (12 names)."""
-    return [prefix + stat for prefix in (BOXES, MASKS) for stat in PRECISION]
+    return names(PRECISION)

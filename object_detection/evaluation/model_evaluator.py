@@ -8,7 +8,8 @@ into the original image size and thresholds them at 0.5. The model's losses on t
 them in evaluation.
 
 ``eval_config.metrics_set``: ``coco_detection_metrics`` gives box metrics, ``coco_mask_metrics``
-box and mask metrics (the default when the model predicts masks). With
+(or ``eval_instance_masks: true``) box and mask metrics, the default when the model predicts
+masks (``include_masks``, from the table ``config.supported``). With
 ``eval_config.use_moving_averages`` and an optimizer keeping averages, the averaged weights are
 evaluated (swapped in for the evaluation only).
 """
@@ -23,15 +24,12 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+from object_detection.config import supported
 from object_detection.evaluation.coco_evaluator import CocoEvaluator
-from object_detection.fields import InputFields
+from object_detection.fields import InputFields, LossNames
 from object_detection.protos import eval_pb2
 
 logger = logging.getLogger(__name__)
-
-BOX_METRICS = "coco_detection_metrics"
-MASK_METRICS = "coco_mask_metrics"
-SUPPORTED_METRICS_SETS = (BOX_METRICS, MASK_METRICS)
 
 
 @dataclass
@@ -45,19 +43,14 @@ class EvalResult:
 
 
 def include_masks(config: eval_pb2.EvalConfig, model_predicts_masks: bool) -> bool:
-    """Whether to compute mask metrics: ``coco_mask_metrics`` in ``metrics_set`` (or no
-    metrics set and a model with masks). ValueError for an unknown set, or mask metrics from
-    a model without masks."""
-    sets = list(config.metrics_set)
-    unknown = [s for s in sets if s not in SUPPORTED_METRICS_SETS]
-    if unknown:
-        raise ValueError(f"eval_config.metrics_set: not supported: {', '.join(unknown)} "
-                         f"(supported: {', '.join(SUPPORTED_METRICS_SETS)})")
-    wanted = MASK_METRICS in sets or (not sets and model_predicts_masks)
-    if wanted and not model_predicts_masks:
-        raise ValueError("eval_config.metrics_set asks for coco_mask_metrics but the model "
-                         "predicts no masks (number_of_stages: 3 and predict_instance_masks)")
-    return wanted
+    """Whether to compute mask metrics (``config.supported.mask_metrics``: ``coco_mask_metrics``
+    in ``metrics_set``, ``eval_instance_masks: true``, or no metrics set and a model with
+    masks). ValueError for what the config checks refuse too (``supported.eval_problems``):
+    an unknown set, or mask metrics from a model without masks."""
+    problems = supported.eval_problems(config, model_predicts_masks)
+    if problems:
+        raise supported.error(problems[0])
+    return supported.mask_metrics(config, model_predicts_masks)
 
 
 @contextlib.contextmanager
@@ -118,7 +111,7 @@ class ModelEvaluator:
         losses = self.model.compute_losses(batch, training=False) if self.losses else {}
         if losses:
             losses = dict(losses)
-            losses["Loss/total_loss"] = tf.add_n(list(losses.values()))
+            losses[LossNames.total] = tf.add_n(list(losses.values()))
         return detections, losses
 
     def evaluate(self) -> EvalResult:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from object_detection import atomic_files
 from object_detection.evaluation.aggregate import SettingSummary
-from object_detection.evaluation.report import check_output_file, short_label
+from object_detection.evaluation.metric_names import short_label
+from object_detection.evaluation.report import check_output_file
 
 _COLUMNS = 3
 

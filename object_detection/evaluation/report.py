@@ -16,24 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from object_detection import atomic_files
-from object_detection.evaluation import metric_names
+from object_detection.evaluation.metric_names import short_label
 from object_detection.evaluation.aggregate import (MEAN_RULE, STD_RULE, Collection, RunResult,
                                                    SettingSummary)
 
-_PREFIX_LABELS = {metric_names.BOXES: "box ", metric_names.MASKS: "mask "}
-_STAT_LABELS = {"Precision/mAP": "mAP", "Precision/mAP@.50IOU": "@.50",
-                "Precision/mAP@.75IOU": "@.75", "Precision/mAP (small)": "S",
-                "Precision/mAP (medium)": "M", "Precision/mAP (large)": "L"}
 CSV_FIXED = ("dataset", "stride", "scales", "row", "folder", "step", "checkpoint")
-
-
-def short_label(metric: str) -> str:
-    """E.g. ``DetectionMasks_Precision/mAP@.50IOU`` -> ``mask @.50``."""
-    for prefix, label in _PREFIX_LABELS.items():
-        if metric.startswith(prefix):
-            stat = metric[len(prefix):]
-            return label + _STAT_LABELS.get(stat, stat)
-    return metric
 
 
 def _percent(value: float | None) -> str:

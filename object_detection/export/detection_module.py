@@ -1,7 +1,7 @@
 """The exported computation: raw inputs -> resized, padded batch -> model -> detections.
 
 ``DetectionModule`` wraps a built, restored ``MaskRCNN`` and the image resizer it was trained
-with. Its serving functions take one of the OD API input types:
+with. Its serving functions take one of the OD API input types (``input_types``):
 
 * ``image_tensor``: uint8 ``[B, H, W, 3]`` RGB;
 * ``float_image_tensor``: float32 ``[B, H, W, 3]`` RGB in 0..255;
@@ -27,15 +27,12 @@ from object_detection.data import decoder
 from object_detection.data import resizer as resizers
 from object_detection.fields import DetectionResultFields as Fields
 from object_detection.fields import TfExampleKeys
+from object_detection.export.input_types import (  # noqa: F401 (INPUT_TYPES: with the rest)
+    ENCODED_IMAGE_STRING_TENSOR, FLOAT_IMAGE_TENSOR, IMAGE_TENSOR, INPUT_TYPES, TF_EXAMPLE,
+    check_input_type)
+from object_detection.export.export_record import SAVED_MODEL_DIR  # noqa: F401 (its home)
 from object_detection.training.checkpoints import variable_map
 
-IMAGE_TENSOR = "image_tensor"
-FLOAT_IMAGE_TENSOR = "float_image_tensor"
-ENCODED_IMAGE_STRING_TENSOR = "encoded_image_string_tensor"
-TF_EXAMPLE = "tf_example"
-INPUT_TYPES = (IMAGE_TENSOR, ENCODED_IMAGE_STRING_TENSOR, TF_EXAMPLE, FLOAT_IMAGE_TENSOR)
-
-SAVED_MODEL_DIR = "saved_model"  # in an export folder
 SIGNATURE = "serving_default"
 INPUT_NAME = "input_tensor"  # the signature's input, as the OD API's TF2 exporter names it
 OUTPUT_KEYS = (Fields.num_detections, Fields.detection_boxes, Fields.detection_scores,
@@ -43,14 +40,6 @@ OUTPUT_KEYS = (Fields.num_detections, Fields.detection_boxes, Fields.detection_s
 
 _DTYPES = {IMAGE_TENSOR: tf.uint8, FLOAT_IMAGE_TENSOR: tf.float32,
            ENCODED_IMAGE_STRING_TENSOR: tf.string, TF_EXAMPLE: tf.string}
-
-
-def check_input_type(input_type: str) -> str:
-    """``input_type`` itself; ValueError naming the supported ones otherwise."""
-    if input_type not in INPUT_TYPES:
-        raise ValueError(f"input type not supported: {input_type!r} (supported: "
-                         f"{', '.join(INPUT_TYPES)})")
-    return input_type
 
 
 def input_spec(input_type: str, name: str = INPUT_NAME) -> tf.TensorSpec:

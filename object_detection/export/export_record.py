@@ -23,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from object_detection import atomic_files
+from object_detection.training.run_settings import PIPELINE_CONFIG_NAME
 
+# The names of an export folder's parts: their one home (the modules writing them import them).
+SAVED_MODEL_DIR = "saved_model"
+FROZEN_GRAPH_NAME = "frozen_inference_graph.pb"
+CHECKPOINT_DIR = "checkpoint"        # the model checkpoint, checkpoint/ckpt-0
 MARKER = "export.json"
 FORMAT = "mask-rcnn-export"
 VERSION = 1
-# The parts of an export folder (a folder holding only these may be replaced by an export).
-PARTS = ("saved_model", "frozen_inference_graph.pb", "pipeline.config", "checkpoint", MARKER)
-_MODEL_PARTS = ("saved_model", "frozen_inference_graph.pb", MARKER)  # not in a run folder
+# The parts of an export folder (a folder holding only these may be replaced by an export);
+# pipeline.config has the name it has in a run folder (training.run_settings).
+PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, PIPELINE_CONFIG_NAME, CHECKPOINT_DIR, MARKER)
+_MODEL_PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, MARKER)  # not in a run folder
 _NAMED = 3  # missing files named in a message; the rest counted
 
 
@@ -68,8 +74,8 @@ def read_record(folder: str | os.PathLike) -> dict[str, Any]:
     path = folder / MARKER
     if not path.is_file():
         raise ValueError(f"{folder} is an incomplete export (no {MARKER}: was convert_model.py "
-                         "interrupted?) — export again, or give its saved_model/ or "
-                         "frozen_inference_graph.pb to load that alone")
+                         f"interrupted?) — export again, or give its {SAVED_MODEL_DIR}/ or "
+                         f"{FROZEN_GRAPH_NAME} to load that alone")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

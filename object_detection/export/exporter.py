@@ -17,7 +17,8 @@ siblings left by killed exports are removed when the next export of that folder 
 Outputs are described in ``detection_module``; both models resize raw images with the
 resizer of the pipeline config, so they take images of any size. The weights are the
 checkpoint's model part, or the optimizer's moving averages of them where the evaluation used
-those (``uses_moving_averages``), so that an export scores what the evaluation scored.
+those (``checkpoints.restore_inference_weights``), so that an export scores what the
+evaluation scored.
 """
 
 from __future__ import annotations
@@ -31,20 +32,18 @@ import tensorflow as tf
 
 from object_detection import atomic_files
 from object_detection import config as config_lib
-from object_detection.builders import input_builder, model_builder, optimizer_builder
+from object_detection.builders import input_builder, model_builder
 from object_detection.data import resizer as resizers
 from object_detection.export import export_record, frozen_graph, run_folder
 from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR, SIGNATURE,
                                                       DetectionModule, check_input_type)
 from object_detection.protos import pipeline_pb2
+from object_detection.export.export_record import CHECKPOINT_DIR
 from object_detection.training import checkpoints as ckpt_lib
-from object_detection.evaluation import model_evaluator
-from object_detection.training.trainer import TrainSettings, select_trainable_variables
+from object_detection.training.run_settings import PIPELINE_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_CONFIG_NAME = "pipeline.config"
-CHECKPOINT_DIR = "checkpoint"
 _BUILD_SIZE = (64, 64)
 
 
@@ -64,42 +63,14 @@ class ExportedFiles:
                 self.checkpoint.parent, self.record]
 
 
-def uses_moving_averages(pipeline: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
-    """Whether the evaluation (hence the choice of the best checkpoint) used the optimizer's
-    moving averages of the weights: ``optimizer.use_moving_average`` and
-    ``eval_config.use_moving_averages``."""
-    return (pipeline.train_config.optimizer.use_moving_average
-            and pipeline.eval_config.use_moving_averages)
-
-
-def _restore(model, pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str) -> None:
-    """The model part of ``checkpoint`` into ``model``; with moving averages (see
-    ``uses_moving_averages``) the averaged weights, read from the optimizer's part."""
-    if not uses_moving_averages(pipeline):
-        ckpt_lib.restore_model(model, checkpoint)
-        return
-    settings = TrainSettings.from_config(pipeline.train_config)
-    variables = select_trainable_variables(model, settings.update_trainable_variables,
-                                           settings.freeze_variables)
-    optimizer, _ = optimizer_builder.build_optimizer(pipeline.train_config.optimizer)
-    optimizer.build(variables)
-    ckpt_lib.make_checkpoint(model, optimizer).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
-    with model_evaluator.moving_averages_swapped_in(variables, optimizer):
-        averages = [tf.identity(v) for v in variables]
-    for variable, average in zip(variables, averages):
-        variable.assign(average)
-    logger.info("%s: exporting the moving averages of the weights "
-                "(eval_config.use_moving_averages)", checkpoint)
-
-
 def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
                             checkpoint: str | os.PathLike):
     """(MaskRCNN built for inference with the checkpoint's weights, its image resizer).
 
-    Only the model part of the checkpoint is read (with ``uses_moving_averages``, the
-    optimizer's averages instead of the raw weights). Raises FileNotFoundError when the
-    checkpoint does not exist and ValueError when it does not fit the model.
+    Only the model part of the checkpoint is read (with ``checkpoints.uses_moving_averages``,
+    the optimizer's averages instead of the raw weights: ``restore_inference_weights``).
+    Raises FileNotFoundError when the checkpoint does not exist and ValueError when it does
+    not fit the model.
     """
     checkpoint = os.fspath(checkpoint)
     if not tf.io.gfile.exists(checkpoint + ".index"):
@@ -108,12 +79,15 @@ def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
     model = model_builder.build(pipeline.model, is_training=False)
     model.ensure_built(resizers.resized_static_shape(resizer) or _BUILD_SIZE)
     try:
-        _restore(model, pipeline, checkpoint)
+        averaged = ckpt_lib.restore_inference_weights(model, checkpoint, pipeline)
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         text = str(error).strip()
         first_line = text.splitlines()[0] if text else type(error).__name__
         raise ValueError(f"{checkpoint}: does not fit the model of the pipeline config "
                          f"({first_line})") from None
+    if averaged:
+        logger.info("%s: exporting the moving averages of the weights "
+                    "(eval_config.use_moving_averages)", checkpoint)
     return model, resizer
 
 

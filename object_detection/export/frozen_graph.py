@@ -22,8 +22,8 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from object_detection import atomic_files
 from object_detection.export.detection_module import IMAGE_TENSOR, DetectionModule
+from object_detection.export.export_record import FROZEN_GRAPH_NAME  # noqa: F401 (its home)
 
-FROZEN_GRAPH_NAME = "frozen_inference_graph.pb"
 INPUT_NODE = IMAGE_TENSOR
 
 

@@ -37,6 +37,7 @@ from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSO
 from object_detection.fields import DetectionResultFields as Fields
 from object_detection.fields import TfExampleKeys
 from object_detection.core.detections import ImageDetections, check_image
+from object_detection.training.run_settings import PIPELINE_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def _resolve(path: Path) -> tuple[str, Path]:
         return "saved_model", path
     if not export_record.looks_like_export(path):
         hint = (" (a run folder? export it first with convert_model.py --model_dir)"
-                if (path / "pipeline.config").is_file() else "")
+                if (path / PIPELINE_CONFIG_NAME).is_file() else "")
         raise ValueError(f"{path}: not an exported model: no {_SAVED_MODEL_FILE}, "
                          f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME} in the "
                          f"folder{hint}")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from object_detection.training import checkpoints as ckpt_lib
-from object_detection.training.experiment import PIPELINE_CONFIG_NAME
+from object_detection.training.run_settings import PIPELINE_CONFIG_NAME
 
 BEST = "best"
 LATEST = "latest"

@@ -39,7 +39,7 @@ from object_detection.core.box_coder import FasterRcnnBoxCoder
 from object_detection.core.post_processing import batch_multiclass_nms, nms_proposals
 from object_detection.core.sampler import balanced_sample, max_positives
 from object_detection.core.target_assigner import assign_box_targets
-from object_detection.fields import DetectionResultFields, InputFields
+from object_detection.fields import DetectionResultFields, InputFields, LossNames
 from object_detection.meta_architectures import groundtruth as gt_lib
 from object_detection.meta_architectures.box_head import BoxClassifierHead
 from object_detection.meta_architectures.mask_head import MaskHead
@@ -59,13 +59,13 @@ DETECTION_SCORES = DetectionResultFields.detection_scores
 DETECTION_CLASSES = DetectionResultFields.detection_classes
 DETECTION_MASKS = DetectionResultFields.detection_masks
 
-# Loss names, as the OD API's.
-RPN_LOCALIZATION_LOSS = "Loss/RPNLoss/localization_loss"
-RPN_OBJECTNESS_LOSS = "Loss/RPNLoss/objectness_loss"
-BOX_LOCALIZATION_LOSS = "Loss/BoxClassifierLoss/localization_loss"
-BOX_CLASSIFICATION_LOSS = "Loss/BoxClassifierLoss/classification_loss"
-MASK_LOSS = "Loss/BoxClassifierLoss/mask_loss"
-REGULARIZATION_LOSS = "Loss/regularization_loss"
+# Loss names, as the OD API's (fields.LossNames).
+RPN_LOCALIZATION_LOSS = LossNames.rpn_localization
+RPN_OBJECTNESS_LOSS = LossNames.rpn_objectness
+BOX_LOCALIZATION_LOSS = LossNames.box_localization
+BOX_CLASSIFICATION_LOSS = LossNames.box_classification
+MASK_LOSS = LossNames.mask
+REGULARIZATION_LOSS = LossNames.regularization
 
 SCORE_CONVERTERS = ("softmax", "sigmoid", "identity")
 

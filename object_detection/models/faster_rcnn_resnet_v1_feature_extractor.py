@@ -8,6 +8,9 @@ Variable names, as in the OD API's checkpoints: ``FirstStageFeatureExtractor/<ar
 ``FirstStageFeatureExtractor/<arch>/block{1,2,3}/...`` and
 ``SecondStageFeatureExtractor/<arch>/block4/...``; ImageNet classification checkpoints hold the
 same names without the stage prefix. See ``object_detection.models.slim_checkpoint``.
+
+Built from a config by ``builders.model_builder.build_feature_extractor`` (the one builder; the
+supported types and strides are in ``config.supported``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from object_detection.config.supported import FEATURES_STRIDES
 from object_detection.models import resnet_v1
 
 CHANNEL_MEANS = (123.68, 116.779, 103.939)  # RGB, VGG-style
@@ -22,10 +26,6 @@ MIN_IMAGE_SIZE = 33
 FIRST_STAGE_SCOPE = "FirstStageFeatureExtractor"
 SECOND_STAGE_SCOPE = "SecondStageFeatureExtractor"
 STAGES = ("first", "second")
-# FasterRcnnFeatureExtractor.type -> network.
-EXTRACTOR_TYPES = {"faster_rcnn_resnet50": "resnet_v1_50",
-                   "faster_rcnn_resnet101": "resnet_v1_101",
-                   "faster_rcnn_resnet_tiny": "resnet_tiny"}
 
 
 class FasterRcnnResnetV1FeatureExtractor(keras.layers.Layer):
@@ -44,7 +44,7 @@ class FasterRcnnResnetV1FeatureExtractor(keras.layers.Layer):
                  batch_norm_trainable: bool = False, weight_decay: float = 0.0,
                  name: str | None = None):
         super().__init__(name=name or depth)
-        if first_stage_features_stride not in (8, 16):
+        if first_stage_features_stride not in FEATURES_STRIDES:
             raise ValueError("first_stage_features_stride must be 8 or 16, got "
                              f"{first_stage_features_stride}")
         spec = resnet_v1.get_spec(depth)
@@ -135,20 +135,3 @@ class FasterRcnnResnetV1FeatureExtractor(keras.layers.Layer):
         with tf.control_dependencies([tf.debugging.assert_greater_equal(
                 size, MIN_IMAGE_SIZE, message="image size must be at least 33")]):
             return tf.identity(images)
-
-
-def from_config(config, is_training: bool = True) -> FasterRcnnResnetV1FeatureExtractor:
-    """The extractor for a ``faster_rcnn_pb2.FasterRcnnFeatureExtractor`` message.
-
-    As the OD API's model builder: batch norm trains only when ``batch_norm_trainable`` and
-    ``is_training``; no weight decay on the backbone (the OD API builder passes none). Raises
-    ValueError "not supported: ..." for other types and for FPN.
-    """
-    if config.type not in EXTRACTOR_TYPES:
-        raise ValueError(f"not supported: feature_extractor.type {config.type!r} "
-                         f"(supported: {', '.join(EXTRACTOR_TYPES)})")
-    if config.HasField("fpn"):
-        raise ValueError("not supported: feature_extractor.fpn (supported: no FPN)")
-    return FasterRcnnResnetV1FeatureExtractor(
-        EXTRACTOR_TYPES[config.type], config.first_stage_features_stride,
-        batch_norm_trainable=config.batch_norm_trainable and is_training)

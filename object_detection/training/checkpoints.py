@@ -7,9 +7,16 @@ Layout of a run folder (as the OD API's model_dir, plus ``best/``)::
     best/ckpt-1000.*, best/checkpoint, best/best.json   the best checkpoint by the metric
 
 A checkpoint holds ``step`` (``optimizer.iterations``), ``model``, ``optimizer`` (with its
-slots and moving averages) and ``variables`` (every model variable by TF1 name, see
-``make_checkpoint``). The last ``max_to_keep`` are kept; the final step's is always
-written (the runner saves after the last step) and never removed by a later run.
+slots and moving averages), ``variables`` (every model variable by TF1 name) and, when the
+optimizer keeps moving averages (``optimizer.use_moving_average``), ``averages`` (the average
+of each trained variable under that variable's TF1 name); see ``make_checkpoint``. The last
+``max_to_keep`` are kept; the final step's is always written (the runner saves after the last
+step) and never removed by a later run.
+
+An export reads a checkpoint through ``restore_inference_weights``: the model part and, with
+``uses_moving_averages``, the averages in place of the weights, found by name (in checkpoints
+written before ``averages`` existed: through an optimizer rebuilt from the config as the run
+built it).
 
 ``best/best.json``: ``{"step", "metric", "value", "source"}``. It is updated after each logged
 evaluation from the evaluation log itself (``sync_best``), so a crash between logging and
@@ -38,14 +45,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from object_detection import atomic_files, errors
+from object_detection.builders import optimizer_builder
 from object_detection.evaluation import aggregate, results_log
+from object_detection.protos import pipeline_pb2
+from object_detection.training import trainer
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "ckpt"
 EXTRA_PREFIX = "extra/"
+VARIABLES_ENTRY = "variables"
+AVERAGES_ENTRY = "averages"
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 BEST_DIR = "best"
 BEST_INFO = "best.json"
 _STEP_RE = re.compile(rf"{CHECKPOINT_NAME}-(\d+)$")
@@ -74,21 +88,62 @@ def variable_map(model) -> dict[str, object]:
     return names
 
 
+def moving_average_map(model, optimizer) -> dict[str, object]:
+    """TF1 name (as in ``variable_map``) -> the optimizer's moving average of that model
+    variable, for each variable the optimizer keeps one of; {} for an optimizer without moving
+    averages (``use_ema`` off) or None.
+
+    The optimizer must be built (``optimizer.build(variables)``). Keras keeps the averages in
+    the order of the variables it was built with, in attributes of its own; this is the one
+    place that reads them (if a Keras version lacks them, {} with a warning: inference then
+    reads the averages as for an old checkpoint, see ``restore_inference_weights``).
+    """
+    if optimizer is None or not getattr(optimizer, "use_ema", False):
+        return {}
+    if not optimizer.built:
+        raise ValueError("build the optimizer (optimizer.build(variables)) before making its "
+                         "checkpoint: its moving averages are saved by variable name")
+    averages = getattr(optimizer, "_model_variables_moving_average", None)
+    built_with = getattr(optimizer, "_trainable_variables", None)
+    if averages is None or built_with is None or len(averages) != len(built_with):
+        logger.warning("this Keras version keeps the optimizer's moving averages elsewhere: "
+                       "checkpoints hold them in the optimizer part only")
+        return {}
+    names = {id(variable): name for name, variable in variable_map(model).items()}
+    named = {}
+    for variable, average in zip(built_with, averages):
+        if average is None:
+            continue
+        if id(variable) not in names:
+            raise ValueError(f"the optimizer trains {variable.path}, which is not a variable "
+                             "of the model")
+        named[names[id(variable)]] = average
+    return named
+
+
 def make_checkpoint(model, optimizer=None) -> tf.train.Checkpoint:
     """``tf.train.Checkpoint(step=optimizer.iterations, model=model, optimizer=optimizer,
-    variables=variable_map(model))``; model only without an optimizer (for evaluation and
-    export).
+    variables=variable_map(model))``, plus ``averages=moving_average_map(model, optimizer)``
+    when the optimizer keeps moving averages; model only without an optimizer (for evaluation
+    and export).
 
     ``variables`` is a flat view of every model variable by name. Keras 3 does not give
     ``tf.train.Checkpoint`` the layers that a model keeps in Python lists, so ``model`` alone
     may miss some; through ``variables`` every one is saved and restored, and fine-tuning
-    finds them by TF1 name (``fine_tune``).
+    finds them by TF1 name (``fine_tune``). ``averages`` is a second view of the optimizer's
+    own average variables (each is saved once): inference reads them by name, with no
+    optimizer (``restore_inference_weights``). Checkpoints written without it restore into
+    this one unchanged (the averages come from the optimizer part).
     """
     variables = variable_map(model)
     if optimizer is None:
         return tf.train.Checkpoint(model=model, variables=variables)
-    return tf.train.Checkpoint(step=optimizer.iterations, model=model, optimizer=optimizer,
-                               variables=variables)
+    entries = {"step": optimizer.iterations, "model": model, "optimizer": optimizer,
+               VARIABLES_ENTRY: variables}
+    averages = moving_average_map(model, optimizer)
+    if averages:
+        entries[AVERAGES_ENTRY] = averages
+    return tf.train.Checkpoint(**entries)
 
 
 def checkpoint_step(path: str | os.PathLike) -> int:
@@ -119,6 +174,75 @@ def restore_model(model, path: str | os.PathLike) -> None:
     and export; the optimizer's values are left out)."""
     status = make_checkpoint(model).restore(os.fspath(path)).expect_partial()
     status.assert_existing_objects_matched()
+
+
+def uses_moving_averages(pipeline: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
+    """Whether inference uses the optimizer's moving averages of the weights, as the
+    evaluation (hence the choice of the best checkpoint) did: ``optimizer.use_moving_average``
+    and ``eval_config.use_moving_averages``."""
+    return (pipeline.train_config.optimizer.use_moving_average
+            and pipeline.eval_config.use_moving_averages)
+
+
+def restore_inference_weights(model, path: str | os.PathLike,
+                              pipeline: pipeline_pb2.TrainEvalPipelineConfig) -> bool:
+    """Loads the weights to run inference with from one of our checkpoints into a built
+    ``model`` (of ``pipeline``'s model config): the model part and, with
+    ``uses_moving_averages(pipeline)``, the optimizer's moving averages in place of the
+    weights that have one (the variables the run trained; frozen ones keep their weights).
+    Returns whether averages were loaded.
+
+    The averages are read by name from the checkpoint's ``averages`` entry; a checkpoint
+    written before that entry existed is read through an optimizer rebuilt from
+    ``pipeline.train_config`` as the run built it. Raises ValueError, AssertionError or
+    ``tf.errors.OpError`` when the checkpoint does not fit the model.
+    """
+    path = os.fspath(path)
+    restore_model(model, path)
+    if not uses_moving_averages(pipeline):
+        return False
+    saved = _entry_names(path, AVERAGES_ENTRY)
+    if saved is None:
+        _restore_averages_through_optimizer(model, path, pipeline)
+        return True
+    by_name = variable_map(model)
+    unknown = sorted(saved - set(by_name))
+    if unknown:
+        raise ValueError(f"moving averages of variables the model does not have: "
+                         f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}")
+    averages = tf.train.Checkpoint(**{AVERAGES_ENTRY: {name: by_name[name] for name in saved}})
+    averages.restore(path).expect_partial().assert_existing_objects_matched()
+    return True
+
+
+def _entry_names(path: str, entry: str) -> set[str] | None:
+    """The names under the root entry ``entry`` of an object-based checkpoint, None when the
+    checkpoint has no such entry."""
+    reader = tf.train.load_checkpoint(path)
+    if not reader.has_tensor(_OBJECT_GRAPH_KEY):
+        return None
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor(_OBJECT_GRAPH_KEY))
+    nodes = [child.node_id for child in graph.nodes[0].children if child.local_name == entry]
+    if not nodes:
+        return None
+    return {child.local_name for child in graph.nodes[nodes[0]].children}
+
+
+def _restore_averages_through_optimizer(model, path: str,
+                                        pipeline: pipeline_pb2.TrainEvalPipelineConfig) -> None:
+    """The averages of a checkpoint without an ``averages`` entry: the optimizer of the config
+    is built on the variables the run trained (``update_trainable_variables``,
+    ``freeze_variables``), its part of the checkpoint restored, and its averages copied into
+    those variables (``finalize_variable_values``)."""
+    config = pipeline.train_config
+    variables = trainer.select_trainable_variables(
+        model, tuple(config.update_trainable_variables), tuple(config.freeze_variables))
+    optimizer, _ = optimizer_builder.build_optimizer(config.optimizer)
+    optimizer.build(variables)
+    status = tf.train.Checkpoint(optimizer=optimizer).restore(path).expect_partial()
+    status.assert_existing_objects_matched()
+    optimizer.finalize_variable_values(variables)
 
 
 class RunCheckpoints:

@@ -1,11 +1,12 @@
 """Experiment grids: one text file (``protos/experiment.proto``) -> one pipeline config per run.
 
-A grid names a base pipeline config and the settings to vary. ``expand`` makes one ``RunSpec``
-per combination, looped dataset x run x stride x anchor-scale set as in the published code, named
-like it (``1st_run_separated_stride8_0.25_0.5_1.0_2.0``), with its folder under ``output_dir``.
-``prepare_run_dirs`` writes each run's ``pipeline.config`` and ``run.json`` (the grid settings
-that are not in the pipeline config) and refuses to change them once written, so the results in a
-folder always belong to the settings beside them.
+A grid names a base pipeline config and the settings to vary. ``load_experiment`` reads and
+checks it (``check_experiment``), ``expand`` makes one ``RunSpec`` per combination, looped
+dataset x run x stride x anchor-scale set as in the published code, named like it
+(``1st_run_separated_stride8_0.25_0.5_1.0_2.0``), with its folder under ``output_dir``, and
+``select`` keeps the runs a command asks for (``--only``). ``split_overrides`` tells a command
+line's ``KEY=VALUE`` overrides of the grid itself from those of every run's pipeline config.
+The settings files of a run folder are ``training.run_settings``'s.
 
 Relative paths in a grid (base config, records, output folder) are relative to the working
 directory, like those in the pipeline configs.
@@ -14,8 +15,6 @@ directory, like those in the pipeline configs.
 from __future__ import annotations
 
 import fnmatch
-import json
-import logging
 import math
 import os
 import re
@@ -23,21 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import descriptor as pb_descriptor
-from google.protobuf import message as pb_message
-
-from object_detection import atomic_files
 from object_detection import config as config_lib
 from object_detection.config import ConfigError
-from object_detection.run_names import format_float32, format_run_name, scale_names
+from object_detection.run_names import format_run_name, scale_names
 from object_detection.protos import experiment_pb2, pipeline_pb2
-
-logger = logging.getLogger(__name__)
-
-_FD = pb_descriptor.FieldDescriptor
-
-PIPELINE_CONFIG_NAME = "pipeline.config"
-RUN_INFO_NAME = "run.json"
 
 # Pipeline fields the grid sets for each run (override paths).
 TRAIN_PATHS_FIELD = "train_input_reader.tf_record_input_reader.input_path"
@@ -57,7 +45,7 @@ _GLOB_CHARS = "*?["
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a grid.
+    """One run of a grid (or of a single pipeline config: ``run_specs.single_run``).
 
     ``name`` is the folder name, ``run_dir`` = output_dir / name; ``pipeline_config`` is the base
     config with the experiment's overrides and this run's records, stride, scales and num_steps.
@@ -230,6 +218,24 @@ def _override_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str,
     return problems
 
 
+def experiment_field_names() -> set[str]:
+    """The names of the top-level fields of a grid (``protos/experiment.proto``)."""
+    return set(experiment_pb2.Experiment.DESCRIPTOR.fields_by_name)
+
+
+def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(grid overrides, pipeline overrides) by the first field name of each KEY: a KEY that
+    starts with a field of ``protos/experiment.proto`` (``steps_per_epoch=5``,
+    ``anchor_scales[0].scale=[1.0]``) changes the grid, any other
+    (``train_config.batch_size=4``) the pipeline config of every run."""
+    grid_fields = experiment_field_names()
+    grid, pipeline = [], []
+    for override in overrides:
+        first = override.partition("=")[0].strip().split(".")[0].split("[")[0].strip()
+        (grid if first in grid_fields else pipeline).append(override)
+    return grid, pipeline
+
+
 # --------------------------------------------------------------------------------------------
 # Expanding a grid into runs
 
@@ -249,7 +255,9 @@ def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
     strides = list(experiment.stride) or [
         base.model.faster_rcnn.feature_extractor.first_stage_features_stride
     ]
-    scale_sets = [_rounded(s.scale) for s in experiment.anchor_scales] or [_rounded(grid.scales)]
+    scale_sets = [rounded_scales(s.scale) for s in experiment.anchor_scales] or [
+        rounded_scales(grid.scales)
+    ]
     if not scale_sets[0]:
         raise ConfigError(
             f"{base_path}: {SCALES_FIELD} is empty; give anchor_scales in the grid",
@@ -291,7 +299,7 @@ def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
     return runs
 
 
-def _rounded(scales: Sequence[float]) -> tuple[float, ...]:
+def rounded_scales(scales: Sequence[float]) -> tuple[float, ...]:
     """Proto floats as the decimals they were written as (0.1, not 0.10000000149011612)."""
     return tuple(float(s) for s in scale_names(scales))
 
@@ -373,172 +381,3 @@ def _matches(name: str, pattern: str) -> bool:
     if any(c in pattern for c in _GLOB_CHARS):
         return fnmatch.fnmatchcase(name, pattern)
     return pattern in name
-
-
-# --------------------------------------------------------------------------------------------
-# Run folders
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One field whose value in a run folder differs from the grid's."""
-
-    field: str
-    there: str
-    grid: str
-
-    def __str__(self) -> str:
-        return f"{self.field} is {self.there} there, {self.grid} in the grid"
-
-
-def prepare_run_dirs(runs: Sequence[RunSpec]) -> list[Path]:
-    """Writes each run's ``pipeline.config`` and ``run.json`` into its folder; returns the
-    pipeline.config paths.
-
-    Files already there are kept when they hold the same settings. When any run folder holds
-    different ones, nothing is written and ``ConfigError`` names each such folder and the first
-    field that differs: the results there belong to those settings.
-    """
-    conflicts = [error for run in runs if (error := run_dir_conflict(run)) is not None]
-    if conflicts:
-        raise ConfigError(
-            "\n".join(str(error) for error in conflicts),
-            file=conflicts[0].file, field=conflicts[0].field,
-        )
-    return [write_run_config(run) for run in runs]
-
-
-def write_run_config(run: RunSpec) -> Path:
-    """Writes ``pipeline.config`` and ``run.json`` of one run unless present and the same
-    (each atomically: complete or absent); returns the pipeline.config path. Raises
-    ``ConfigError`` when they differ or do not read."""
-    error = run_dir_conflict(run)
-    if error is not None:
-        raise error
-    config_path = run.run_dir / PIPELINE_CONFIG_NAME
-    if not config_path.exists():
-        config_lib.write_pipeline_config(run.pipeline_config, config_path)
-        logger.info("wrote %s", config_path)
-    info_path = run.run_dir / RUN_INFO_NAME
-    if not info_path.exists():
-        atomic_files.write_json(info_path, run.info(), indent=2)
-    return config_path
-
-
-def run_dir_conflict(run: RunSpec) -> ConfigError | None:
-    """A ``ConfigError`` when the run folder holds other settings than ``run``, or settings
-    files that do not read (one line each: ``... (truncated or edited?) ...``), else None."""
-    advice = (
-        "its results belong to those settings; give the grid another output_dir, "
-        "or delete the folder to train it anew"
-    )
-    config_path = run.run_dir / PIPELINE_CONFIG_NAME
-    if config_path.exists():
-        try:
-            text = config_path.read_text(encoding="utf-8")
-            existing = (config_lib.parse_pipeline_config(text, source=str(config_path))
-                        if text.strip() else None)
-        except ValueError as err:   # ConfigError, UnicodeDecodeError
-            return _unreadable_error(config_path, "does not parse", err)
-        if existing is None:
-            return _unreadable_error(config_path, "is empty", None)
-        differences = message_differences(existing, run.pipeline_config)
-        if differences:
-            return _conflict_error(config_path, differences, advice)
-    info_path = run.run_dir / RUN_INFO_NAME
-    if info_path.exists():
-        try:
-            existing = json.loads(info_path.read_text(encoding="utf-8"))
-        except ValueError as err:
-            return _unreadable_error(info_path, "is not valid JSON", err)
-        if not isinstance(existing, dict):
-            return _unreadable_error(info_path, "is not a JSON object", None)
-        wanted = run.info()
-        differences = [
-            Difference(key, json.dumps(existing.get(key)), json.dumps(wanted.get(key)))
-            for key in sorted(set(existing) | set(wanted))
-            if existing.get(key) != wanted.get(key)
-        ]
-        if differences:
-            return _conflict_error(info_path, differences, advice)
-    return None
-
-
-def _unreadable_error(path: Path, problem: str, error: BaseException | None) -> ConfigError:
-    """``PATH PROBLEM (truncated or edited?): DETAIL; restore it, or delete it ...`` (one line)."""
-    lines = str(error or "").strip().splitlines()
-    detail = lines[0] if lines else ""
-    if detail.startswith(f"{path}:"):                    # FILE:LINE:COLUMN: of a parse error
-        detail = "line " + detail[len(f"{path}:"):]
-    return ConfigError(
-        f"{path} {problem} (truncated or edited?){': ' + detail if detail else ''}; restore "
-        "it, or delete it to have it written anew from the current settings",
-        file=str(path))
-
-
-def _conflict_error(path: Path, differences: list[Difference], advice: str) -> ConfigError:
-    more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
-    return ConfigError(
-        f"{path}: written for other settings: {differences[0]}{more}; {advice}",
-        file=str(path), field=differences[0].field,
-    )
-
-
-def message_differences(
-    there: pb_message.Message, grid: pb_message.Message, prefix: str = ""
-) -> list[Difference]:
-    """The fields (dotted paths, ``name[i]`` for repeated messages) where two messages of one
-    type differ, in field-number order; [] when they are equal."""
-    fields = {fd.number: fd for fd, _ in there.ListFields()}
-    fields.update({fd.number: fd for fd, _ in grid.ListFields()})
-    differences = []
-    for number in sorted(fields):
-        fd = fields[number]
-        path = f"{prefix}.{fd.name}" if prefix else fd.name
-        a, b = getattr(there, fd.name), getattr(grid, fd.name)
-        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-            if dict(a) != dict(b):
-                differences.append(Difference(path, str(dict(a)), str(dict(b))))
-        elif fd.is_repeated and fd.message_type is not None:
-            if len(a) != len(b):
-                differences.append(Difference(path, f"{len(a)} entries", f"{len(b)} entries"))
-            else:
-                for i, (x, y) in enumerate(zip(a, b)):
-                    differences += message_differences(x, y, f"{path}[{i}]")
-        elif fd.is_repeated:
-            if list(a) != list(b):
-                differences.append(Difference(path, _values_text(fd, a), _values_text(fd, b)))
-        elif fd.message_type is not None:
-            has_a, has_b = there.HasField(fd.name), grid.HasField(fd.name)
-            if has_a != has_b:
-                differences.append(Difference(path, _presence(has_a), _presence(has_b)))
-            else:
-                differences += message_differences(a, b, path)
-        elif there.HasField(fd.name) != grid.HasField(fd.name) or a != b:
-            differences.append(Difference(
-                path,
-                _value_text(fd, a) if there.HasField(fd.name) else "unset",
-                _value_text(fd, b) if grid.HasField(fd.name) else "unset",
-            ))
-    return differences
-
-
-def _presence(present: bool) -> str:
-    return "set" if present else "unset"
-
-
-def _values_text(fd: _FD, values) -> str:
-    return "[" + ", ".join(_value_text(fd, v) for v in values) + "]"
-
-
-def _value_text(fd: _FD, value) -> str:
-    if fd.enum_type is not None:
-        enum_value = fd.enum_type.values_by_number.get(value)
-        return enum_value.name if enum_value is not None else str(value)
-    if fd.type == _FD.TYPE_FLOAT:
-        return format_float32(value)
-    if fd.type == _FD.TYPE_BOOL:
-        return "true" if value else "false"
-    if fd.type in (_FD.TYPE_STRING, _FD.TYPE_BYTES):
-        return json.dumps(value if isinstance(value, str) else value.decode("utf-8", "replace"))
-    return str(value)

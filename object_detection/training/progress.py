@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from object_detection.training.trainer import REGULARIZATION_LOSS, TOTAL_LOSS
+from object_detection.fields import LossNames
 
 _SHORT_NAMES = {
-    "Loss/RPNLoss/localization_loss": "rpn loc",
-    "Loss/RPNLoss/objectness_loss": "obj",
-    "Loss/BoxClassifierLoss/localization_loss": "box loc",
-    "Loss/BoxClassifierLoss/classification_loss": "cls",
-    "Loss/BoxClassifierLoss/mask_loss": "mask",
-    REGULARIZATION_LOSS: "reg",
+    LossNames.rpn_localization: "rpn loc",
+    LossNames.rpn_objectness: "obj",
+    LossNames.box_localization: "box loc",
+    LossNames.box_classification: "cls",
+    LossNames.mask: "mask",
+    LossNames.regularization: "reg",
 }
 
 
@@ -59,8 +59,8 @@ def format_progress(report: ProgressReport) -> str:
     """The one-line form of a report (see the module docstring)."""
     width = len(str(report.total_steps))
     parts = [f"step {report.step:>{width}}/{report.total_steps}"]
-    if TOTAL_LOSS in report.losses:
-        parts.append(f"loss {report.losses[TOTAL_LOSS]:.4f}")
+    if LossNames.total in report.losses:
+        parts.append(f"loss {report.losses[LossNames.total]:.4f}")
     details = " ".join(f"{short} {report.losses[name]:.4f}"
                        for name, short in _SHORT_NAMES.items() if name in report.losses)
     if details:

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from object_detection.evaluation import results_log
+from object_detection.evaluation import metric_names, results_log
 from object_detection.evaluation.aggregate import best_evaluation
 from object_detection.training.runner import RunOutcome
 
-COLUMNS = (
-    ("box mAP", "DetectionBoxes_Precision/mAP"),
-    ("box @.50", "DetectionBoxes_Precision/mAP@.50IOU"),
-    ("box @.75", "DetectionBoxes_Precision/mAP@.75IOU"),
-    ("mask mAP", "DetectionMasks_Precision/mAP"),
-    ("mask @.50", "DetectionMasks_Precision/mAP@.50IOU"),
-    ("mask @.75", "DetectionMasks_Precision/mAP@.75IOU"),
-)
+# (label, metric): mAP, mAP@.50 and mAP@.75 of boxes, then masks.
+COLUMNS = tuple((metric_names.short_label(name), name)
+                for name in metric_names.names(metric_names.STATS[:3]))
 
 
 def _percent(value: float | None) -> str:

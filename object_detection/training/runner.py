@@ -25,7 +25,9 @@ full disk) stops the run with one line and keeps the earlier checkpoints; the sa
 resumes from them.
 
 Each epoch reads the training records anew with the seed ``run.seed + first step of the
-epoch``, so a resumed run sees the same batches as one that was never interrupted.
+epoch``, so a resumed run shuffles and samples as one that was never interrupted; its batches
+are identical only with ``RunOptions(deterministic_input=True)`` (tf.data's parallel reading is
+otherwise free to reorder).
 """
 
 from __future__ import annotations
@@ -47,13 +49,14 @@ from object_detection import config as config_lib
 from object_detection import label_map
 from object_detection.builders import input_builder, model_builder, optimizer_builder
 from object_detection.data import dataset as record_dataset
-from object_detection.evaluation import results_log
+from object_detection.evaluation import metric_names, results_log
 from object_detection.evaluation.results_log import Evaluation
 from object_detection.training import checkpoints as ckpt_lib
 from object_detection.evaluation import model_evaluator
 from object_detection.training import distribution, fine_tune, progress, run_lock
-from object_detection.training.experiment import (PIPELINE_CONFIG_NAME, RUN_INFO_NAME, RunSpec,
-                                                  write_run_config)
+from object_detection.training.experiment import RunSpec
+from object_detection.training.run_settings import (PIPELINE_CONFIG_NAME, RUN_INFO_NAME,
+                                                    write_run_config)
 from object_detection.training.summaries import RunSummaries
 from object_detection.training.trainer import (NonFiniteLossError, Trainer, TrainSettings,
                                                select_trainable_variables)
@@ -235,11 +238,9 @@ class _Run:
 
 
 def _short_metrics(metrics: dict[str, float]) -> str:
-    shown = [("box mAP", "DetectionBoxes_Precision/mAP"),
-             ("box @.50", "DetectionBoxes_Precision/mAP@.50IOU"),
-             ("mask mAP", "DetectionMasks_Precision/mAP"),
-             ("mask @.50", "DetectionMasks_Precision/mAP@.50IOU")]
-    return ", ".join(f"{label} {metrics[name]:.4f}" for label, name in shown if name in metrics)
+    shown = metric_names.names(metric_names.STATS[:2])   # mAP and mAP@.50 of boxes, masks
+    return ", ".join(f"{metric_names.short_label(name)} {metrics[name]:.4f}"
+                     for name in shown if name in metrics)
 
 
 def _check_config(run: RunSpec) -> None:

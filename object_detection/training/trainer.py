@@ -28,12 +28,13 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from object_detection.fields import LossNames
 from object_detection.protos import train_pb2
 
 logger = logging.getLogger(__name__)
 
-TOTAL_LOSS = "Loss/total_loss"
-REGULARIZATION_LOSS = "Loss/regularization_loss"
+TOTAL_LOSS = LossNames.total
+REGULARIZATION_LOSS = LossNames.regularization
 
 # train_config fields that would change training but are not implemented: refused when set.
 _UNSUPPORTED_FIELDS = {
@@ -150,6 +151,11 @@ class Trainer:
     def step(self) -> int:
         """Updates applied so far (``optimizer.iterations``)."""
         return int(self.optimizer.iterations.numpy())
+
+    def traced_step(self):
+        """The step function traced for ``element_spec`` (a ``ConcreteFunction``; traced now
+        if no step has run yet), e.g. to count its operations."""
+        return self._step_function.get_concrete_function()
 
     @property
     def num_traces(self) -> int:

@@ -1,11 +1,15 @@
 """Hand-made detections on a 40 x 60 map, with their pixel boxes worked out by hand.
 
-Boxes use binary fractions so that ``int(W * x)`` is exact:
+Boxes use binary fractions so that ``W * x`` is exact (``box_ops.to_pixel_crops``: floor of the
+minimum, ceiling of the maximum):
 
-* A: [0.25, 0.125, 0.75, 0.375] -> left int(7.5) = 7, top 10, right int(22.5) + 1 = 23,
-  bottom 30 + 1 = 31: a 16 x 21 (width x height) crop;
-* B: [0.5, 0.5, 0.875, 0.9375] -> left 30, top 20, right int(56.25) + 1 = 57, bottom 35 + 1 = 36:
-  a 27 x 16 crop.
+* A: [0.25, 0.125, 0.75, 0.375] -> left floor(7.5) = 7, top 10, right ceil(22.5) = 23,
+  bottom 30 (an edge): a 16 x 20 (width x height) crop;
+* B: [0.5, 0.5, 0.875, 0.9375] -> left 30, top 20, right ceil(56.25) = 57, bottom 35: a 27 x 15
+  crop.
+
+(The published scripts' ``int(W * x) + 1`` gave one more row where a box ends on a pixel edge:
+bottoms 31 and 36.)
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from object_detection.core.detections import ImageDetections
 HEIGHT, WIDTH = 40, 60
 BOX_A = [0.25, 0.125, 0.75, 0.375]
 BOX_B = [0.5, 0.5, 0.875, 0.9375]
-PIXEL_BOX_A = (7, 10, 23, 31)
-PIXEL_BOX_B = (30, 20, 57, 36)
+PIXEL_BOX_A = (7, 10, 23, 30)
+PIXEL_BOX_B = (30, 20, 57, 35)
 
 
 def smooth_map() -> np.ndarray:

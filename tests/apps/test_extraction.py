@@ -50,14 +50,14 @@ def test_animation_layout_and_contents(tmp_path):
                           "config.json", "extracted_map.png"]
     assert sorted(summary.files) == sorted(str(out / p) for p in _tree(out))
     assert _json(out / "config.json") == {"numberOfCharacters": 2, "width": WIDTH, "height": HEIGHT}
-    # A: 16 x 21 crop at (7, 10) -> square 21, round(5 / 2) = 2 columns on the left
+    # A: 16 x 20 crop at (7, 10) -> square 20, round(4 / 2) = 2 columns on the left
     assert _json(out / "char0/topLeftCorner.json") == [7, 10]
     assert _json(out / "char0/padding.json") == [2, 0]
-    # B: 27 x 16 crop at (30, 20) -> square 27, round(11 / 2) = 6 rows on top
+    # B: 27 x 15 crop at (30, 20) -> square 27, round(12 / 2) = 6 rows on top
     assert _json(out / "char1/topLeftCorner.json") == [30, 20]
     assert _json(out / "char1/padding.json") == [0, 6]
     masks = two_figures().binary_masks()
-    for k, (box, (dx, dy), side) in enumerate([(PIXEL_BOX_A, (2, 0), 21), (PIXEL_BOX_B, (0, 6), 27)]):
+    for k, (box, (dx, dy), side) in enumerate([(PIXEL_BOX_A, (2, 0), 20), (PIXEL_BOX_B, (0, 6), 27)]):
         figure = Image.open(out / f"char{k}/image.png")
         assert figure.mode == "RGBA" and figure.size == (side, side)
         pixels = np.asarray(figure)
@@ -145,7 +145,7 @@ def _figure_map():
     body_parts[34:40, 0:5] = 0
     keypoints = [
         {"head": (12.0, 13.5), "pelvis": (15, 25), "right_ankle": (5.0, 30.0),
-         "left_ankle": (23.5, 12), "left_knee": (23, 31)},
+         "left_ankle": (23.5, 12), "left_knee": (23, 30)},
         {"right_ankle": (40.0, 30.0), "head": (35.5, 19.0)},
     ]
     return FigureMap(smooth_map(), instances, body_parts, keypoints)
@@ -160,7 +160,7 @@ def _training_detections():
     d_mask[28, 19:21] = 1.0                             # figure 1
     d_mask[22, 22:23] = 1.0                             # background
     d_mask[22, 33:36] = 1.0                             # figure 2
-    box_d = [0.5, 0.25, 0.75, 0.625]                    # pixels (15, 20, 38, 31)
+    box_d = [0.5, 0.25, 0.75, 0.625]                    # pixels (15, 20, 38, 30)
     return detections([BOX_A, [0.0, 0.8, 0.15, 1.0], BOX_B, box_d],
                       [mask_a(), e_mask, mask_b(), d_mask])
 
@@ -177,7 +177,7 @@ def test_training_matches_crops_and_keypoints(tmp_path):
                             ("masks", "png"), ("keypoints", "json"))]
     assert _tree(out) == sorted(names)
     masks = _training_detections().binary_masks()
-    box_d = (15, 20, 38, 31)
+    box_d = (15, 20, 38, 30)
     for index, k, box, figure in ((5, 0, PIXEL_BOX_A, 1), (6, 2, PIXEL_BOX_B, 2), (7, 3, box_d, 2)):
         left, top, right, bottom = box
         crop = image[top:bottom, left:right]
@@ -187,9 +187,9 @@ def test_training_matches_crops_and_keypoints(tmp_path):
         parts = np.where(figure_map.instances == figure, figure_map.body_parts, 255)
         np.testing.assert_array_equal(_read(out / f"masks/{index}.png"), parts[top:bottom, left:right])
     # figure 1 in A's box (7, 10): head (12, 13.5) -> (5, 3.5), pelvis -> (8, 15); right_ankle
-    # (x -2) and left_ankle (x 16.5 > 16) dropped, left_knee on the far corner (16, 21) kept
+    # (x -2) and left_ankle (x 16.5 > 16) dropped, left_knee on the far corner (16, 20) kept
     assert _json(out / "keypoints/5.json") == {"head": [5.0, 3.5], "pelvis": [8.0, 15.0],
-                                               "left_knee": [16.0, 21.0]}
+                                               "left_knee": [16.0, 20.0]}
     # figure 2 in B's box (30, 20): (40, 30) -> (10, 10), (35.5, 19) -> y -1: dropped
     assert _json(out / "keypoints/6.json") == {"right_ankle": [10.0, 10.0]}
     # figure 2 in D's box (15, 20): (40, 30) -> (25, 10) is outside the 23-wide crop; head too

@@ -90,10 +90,35 @@ def test_number_of_stages_2_builds_boxes_only(caplog):
     assert "predict_instance_masks is true but number_of_stages is 2" in caplog.text
 
 
-def test_number_of_stages_3_needs_mask_prediction():
-    with pytest.raises(ValueError, match="predict_instance_masks"):
-        _build(QUICKSTART, "model.faster_rcnn.second_stage_box_predictor."
-                           "mask_rcnn_box_predictor.predict_instance_masks=false")
+def test_number_of_stages_3_without_mask_prediction_builds_boxes_only(caplog):
+    """The checks accepted this config and the builder refused it; now both accept it: masks
+    need both switches, either alone gives a boxes-only model (with a warning)."""
+    model = _build(QUICKSTART, "model.faster_rcnn.second_stage_box_predictor."
+                               "mask_rcnn_box_predictor.predict_instance_masks=false")
+    assert model.mask_head is None and not model.predicts_masks
+    assert "number_of_stages is 3 but" in caplog.text and "predict_instance_masks" in caplog.text
+
+
+def test_build_feature_extractor():
+    """The one feature-extractor builder (moved here from models/, whose copy made batch norm
+    frozen for is_training=False; the model is built alike for training and inference)."""
+    from object_detection.protos import faster_rcnn_pb2
+
+    config = faster_rcnn_pb2.FasterRcnnFeatureExtractor(
+        type="faster_rcnn_resnet_tiny", first_stage_features_stride=8, batch_norm_trainable=True)
+    extractor = model_builder.build_feature_extractor(config)
+    assert (extractor.architecture, extractor.first_stage_features_stride) == ("resnet_tiny", 8)
+    assert extractor.batch_norm_trainable
+    with_fpn = faster_rcnn_pb2.FasterRcnnFeatureExtractor(type="faster_rcnn_resnet_tiny",
+                                                           fpn={})
+    with pytest.raises(ValueError, match=r"feature_extractor.fpn: not supported"):
+        model_builder.build_feature_extractor(with_fpn)
+    with pytest.raises(ValueError, match="not supported: .*faster_rcnn_inception_v2"):
+        model_builder.build_feature_extractor(
+            faster_rcnn_pb2.FasterRcnnFeatureExtractor(type="faster_rcnn_inception_v2"))
+    with pytest.raises(ValueError, match=r"first_stage_features_stride: not supported: 32"):
+        model_builder.build_feature_extractor(faster_rcnn_pb2.FasterRcnnFeatureExtractor(
+            type="faster_rcnn_resnet50", first_stage_features_stride=32))
 
 
 @pytest.mark.parametrize("override, message", [

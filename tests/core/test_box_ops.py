@@ -58,3 +58,52 @@ def test_absolute_and_normalized_round_trip():
     batched = box_ops.to_absolute(tf.constant([boxes[0:1], boxes[0:1]]),
                                   tf.constant([[10.0], [20.0]]), tf.constant([[10.0], [40.0]]))
     np.testing.assert_allclose(batched.numpy()[:, 0], [[1, 2, 5, 10], [2, 8, 10, 40]], rtol=1e-6)
+
+
+# The one conversion between normalized boxes and pixels, by hand.
+
+
+def test_coco_boxes():
+    """(Moved from the evaluator's copy, which did not round.)"""
+    np.testing.assert_allclose(box_ops.to_coco(np.array([[0.1, 0.2, 0.5, 1.0]]), 100, 50),
+                               [[10.0, 10.0, 40.0, 40.0]])
+    # x = 0.125 * 60 = 7.5, y = 0.25 * 40 = 10, w = 22.5 - 7.5 = 15, h = 30 - 10 = 20
+    assert box_ops.to_coco([0.25, 0.125, 0.75, 0.375], 40, 60).tolist() == [[7.5, 10.0, 15.0, 20.0]]
+    # rounded to 1/1000 pixel: 1/3 of 100 px is 33.333
+    assert box_ops.to_coco([0, 0, 1 / 3, 1 / 3], 100, 100).tolist() == [[0.0, 0.0, 33.333, 33.333]]
+
+
+def test_float32_boxes_of_whole_pixels_come_back_exactly():
+    """Pixel edges 4 .. 14.5 x 2 .. 8 of a 48 x 37 image, stored as float32 as in the records."""
+    normalized = box_ops.normalized_from_pixels([2.0, 4.0, 8.0, 14.5], 37, 48).astype(np.float32)
+    np.testing.assert_allclose(normalized, [[2 / 37, 4 / 48, 8 / 37, 14.5 / 48]], rtol=1e-7)
+    assert box_ops.absolute_pixels(normalized, 37, 48).tolist() == [[2.0, 4.0, 8.0, 14.5]]
+    assert box_ops.to_coco(normalized, 37, 48).tolist() == [[4.0, 2.0, 10.5, 6.0]]
+    assert box_ops.to_pixel_crops(normalized, 37, 48).tolist() == [[4, 2, 15, 8]]
+    np.testing.assert_allclose(box_ops.from_coco([4.0, 2.0, 10.5, 6.0], 37, 48), normalized,
+                               rtol=1e-7)
+
+
+def test_pixel_crops_floor_the_minimum_and_ceil_the_maximum():
+    boxes = [[0.25, 0.125, 0.75, 0.375],   # rows 10 .. 30 (an edge), columns 7.5 .. 22.5
+             [0.5, 0.5, 0.875, 0.9375],    # rows 20 .. 35, columns 30 .. 56.25
+             [0.2501, 0.1, 0.2502, 0.1]]   # thinner than a pixel: keeps one (row 10, col 6)
+    assert box_ops.to_pixel_crops(boxes, 40, 60).tolist() == [
+        [7, 10, 23, 30], [30, 20, 57, 35], [6, 10, 7, 11]]
+
+
+def test_pixel_crops_are_clipped_to_the_image():
+    boxes = [[-0.2, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.5, 1.5]]
+    assert box_ops.to_pixel_crops(boxes, 40, 60).tolist() == [
+        [0, 0, 60, 40], [59, 39, 60, 40], [0, 0, 60, 40]]
+    assert box_ops.to_pixel_crops(np.zeros((0, 4), np.float32), 5, 5).shape == (0, 4)
+
+
+def test_the_numpy_conversions_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from object_detection.core import box_ops; "
+            "box_ops.to_pixel_crops([[0, 0, 1, 1]], 4, 4); box_ops.to_coco([0, 0, 1, 1], 4, 4); "
+            "sys.exit(1 if 'tensorflow' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

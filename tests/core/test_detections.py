@@ -32,14 +32,13 @@ def test_binary_masks_are_strictly_above_threshold():
     assert two_figures().binary_masks(0.95).sum() == 0
 
 
-def test_pixel_boxes_use_the_published_rounding():
+def test_pixel_boxes_floor_the_minimum_and_ceil_the_maximum():
     np.testing.assert_array_equal(two_figures().pixel_boxes(HEIGHT, WIDTH), [PIXEL_BOX_A, PIXEL_BOX_B])
 
 
 def test_pixel_boxes_are_clipped_to_the_image():
     dets = ImageDetections([[-0.2, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]], [0.5, 0.5], [1, 1])
-    # a full box would end at int(40 * 1) + 1 = 41: clipped to 40; a box on the far corner keeps
-    # its last pixel
+    # a full box ends at ceil(40 * 1) = 40; a box on the far corner keeps its last pixel
     np.testing.assert_array_equal(dets.pixel_boxes(40, 60), [[0, 0, 60, 40], [59, 39, 60, 40]])
 
 

@@ -21,7 +21,7 @@ from object_detection.dataset_tools.coco_segmentation import segmentation_to_mas
 from object_detection.dataset_tools.image_io import encode_image_bytes
 from object_detection.dataset_tools.tf_example import build_example
 from object_detection.evaluation import metric_names
-from object_detection.evaluation.coco_evaluator import CocoEvaluator, pixel_boxes
+from object_detection.evaluation.coco_evaluator import CocoEvaluator
 from object_detection.fields import InputFields
 from tests.data import example_records as er
 
@@ -276,11 +276,6 @@ def test_add_batch_scales_to_the_original_image_and_skips_padding():
     metrics = evaluator.evaluate()
     assert metrics[B + "Precision/mAP"] == pytest.approx(1.0)
     assert metrics[M + "Precision/mAP"] == pytest.approx(1.0)
-
-
-def test_pixel_boxes():
-    np.testing.assert_allclose(pixel_boxes(np.array([[0.1, 0.2, 0.5, 1.0]]), 100, 50),
-                               [[10.0, 10.0, 40.0, 40.0]])
 
 
 def test_bad_input_and_skips(caplog):

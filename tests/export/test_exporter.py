@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,8 +14,10 @@ from object_detection import config as config_lib
 from object_detection.builders import model_builder, optimizer_builder
 from object_detection.export import export_record, exporter, run_folder
 from object_detection.training import checkpoints as ckpt_lib
+from object_detection.training.trainer import Trainer, TrainSettings, select_trainable_variables
 
 from tests.export.conftest import KEYS, assert_outputs_close, reference_outputs, tiny_pipeline
+from tests.meta_architectures.model_helpers import box_batch
 
 def test_export_folder_layout(tiny_export):
     out = tiny_export.files.output_dir
@@ -140,3 +143,73 @@ def test_moving_averages_are_exported_when_the_evaluation_used_them(tmp_path):
         np.testing.assert_allclose(average.numpy(), original.numpy() + 0.5, atol=1e-6,
                                    err_msg=original.path)
         np.testing.assert_array_equal(plain.numpy(), original.numpy())
+
+
+EMA = ("train_config.optimizer.use_moving_average=true",
+       "train_config.optimizer.moving_average_decay=0.5",
+       "train_config.optimizer.adam_optimizer.learning_rate="
+       "{constant_learning_rate {learning_rate: 0.01}}")
+
+
+def _trained_with_moving_averages(pipeline, steps: int = 3):
+    """Three steps of the project's Trainer (the config's Adam, clipping, losses) on one batch;
+    returns (model, optimizer, {TF1 name: average} read where Keras keeps them)."""
+    keras.utils.set_random_seed(5)
+    model = model_builder.build(pipeline.model, is_training=True, seed=5)
+    model.ensure_built()
+    settings = TrainSettings.from_config(pipeline.train_config)
+    variables = select_trainable_variables(model, settings.update_trainable_variables,
+                                           settings.freeze_variables)
+    optimizer, _ = optimizer_builder.build_optimizer(pipeline.train_config.optimizer)
+    optimizer.build(variables)
+    batch = box_batch([[[0.1, 0.1, 0.6, 0.5]], [[0.3, 0.2, 0.9, 0.8]]], 64, 64)
+    spec = {key: tf.TensorSpec.from_tensor(value) for key, value in batch.items()}
+    trainer = Trainer(model, optimizer, tf.distribute.get_strategy(), spec, settings=settings,
+                      variables=variables)
+    for _ in range(steps):
+        trainer.train_step(batch)
+    names = {id(v): n for n, v in ckpt_lib.variable_map(model).items()}
+    averages = {names[id(v)]: a.numpy()  # the old way: Keras' own attribute
+                for v, a in zip(variables, optimizer._model_variables_moving_average)}
+    return model, optimizer, averages
+
+
+def _exported_weights(pipeline, files: exporter.ExportedFiles) -> dict[str, np.ndarray]:
+    """The variables of an export's model-only checkpoint, by TF1 name."""
+    model = model_builder.build(pipeline.model, is_training=False)
+    model.ensure_built()
+    ckpt_lib.restore_model(model, files.checkpoint)
+    return {name: v.numpy() for name, v in ckpt_lib.variable_map(model).items()}
+
+
+def test_an_export_of_a_run_trained_with_moving_averages_holds_the_averages(tmp_path):
+    """Trained with optimizer.use_moving_average: with eval_config.use_moving_averages the
+    export holds the optimizer's averages (read here the old way, from the optimizer), without
+    it the raw weights; a checkpoint written before the averages had names exports the same."""
+    averaged = tiny_pipeline(*EMA, "eval_config.use_moving_averages=true")
+    model, optimizer, averages = _trained_with_moving_averages(averaged)
+    raw = {name: v.numpy() for name, v in ckpt_lib.variable_map(model).items()}
+    moved = [n for n, a in averages.items() if np.abs(a - raw[n]).max() > 1e-3]
+    assert len(moved) > len(averages) // 2, "the averages should differ from the weights"
+    path = ckpt_lib.RunCheckpoints(tmp_path / "run",
+                                   ckpt_lib.make_checkpoint(model, optimizer)).save(3)
+
+    files = exporter.export_model(averaged, path, tmp_path / "averaged")
+    exported = _exported_weights(averaged, files)
+    assert set(exported) == set(raw)
+    for name, value in exported.items():
+        np.testing.assert_allclose(value, averages.get(name, raw[name]), atol=1e-6,
+                                   err_msg=name)
+
+    plain = tiny_pipeline(*EMA, "eval_config.use_moving_averages=false")
+    files = exporter.export_model(plain, path, tmp_path / "raw")
+    for name, value in _exported_weights(plain, files).items():
+        np.testing.assert_array_equal(value, raw[name], err_msg=name)
+
+    old = tf.train.Checkpoint(step=optimizer.iterations, model=model, optimizer=optimizer,
+                              variables=ckpt_lib.variable_map(model))  # the earlier layout
+    old_path = ckpt_lib.RunCheckpoints(tmp_path / "old_run", old).save(3)
+    restored, _ = exporter.restore_inference_model(averaged, old_path)
+    for name, variable in ckpt_lib.variable_map(restored).items():
+        np.testing.assert_allclose(variable.numpy(), averages.get(name, raw[name]), atol=1e-6,
+                                   err_msg=name)

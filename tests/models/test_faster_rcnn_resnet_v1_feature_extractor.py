@@ -123,20 +123,6 @@ def test_gradients_reach_every_trainable_weight(batch_norm_trainable):
     assert all(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
 
 
-def test_from_config():
-    from object_detection.models import faster_rcnn_resnet_v1_feature_extractor as fe
-    from object_detection.protos import faster_rcnn_pb2
-
-    config = faster_rcnn_pb2.FasterRcnnFeatureExtractor(
-        type="faster_rcnn_resnet_tiny", first_stage_features_stride=8, batch_norm_trainable=True)
-    extractor = fe.from_config(config, is_training=True)
-    assert (extractor.architecture, extractor.first_stage_features_stride) == ("resnet_tiny", 8)
-    assert extractor.batch_norm_trainable
-    assert not fe.from_config(config, is_training=False).batch_norm_trainable
-    with pytest.raises(ValueError, match="not supported: .*faster_rcnn_inception_v2"):
-        fe.from_config(faster_rcnn_pb2.FasterRcnnFeatureExtractor(type="faster_rcnn_inception_v2"))
-
-
 def test_object_based_checkpoint_round_trip(tmp_path):
     source, target = Extractor("resnet_tiny", 8), Extractor("resnet_tiny", 8)
     values = ref.randomize(source.slim_variables(), seed=4)

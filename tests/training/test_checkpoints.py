@@ -1,5 +1,6 @@
 """Checkpoints: a round trip of EVERY model and optimizer variable into fresh objects, the
-model-only restore, step names, the choice and copy of the best checkpoint, and faults: a full
+model-only restore, the inference weights (moving averages by name, and from checkpoints written
+before they had names), step names, the choice and copy of the best checkpoint, and faults: a full
 disk while saving, damaged checkpoint files, copies of best/ killed half-way."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tensorflow as tf
 from object_detection.builders import model_builder, optimizer_builder
 from object_detection.evaluation import results_log
 from object_detection.training import checkpoints as ckpt_lib
+from object_detection.training.trainer import select_trainable_variables
 
 METRIC = "DetectionMasks_Precision/mAP@.50IOU"
 
@@ -103,6 +105,111 @@ def test_checkpoint_step_from_names():
     with pytest.raises(ValueError, match="not a checkpoint of a run"):
         ckpt_lib.checkpoint_step("runs/a/model.ckpt")
     assert ckpt_lib.latest_step("/nonexistent/run") is None
+
+
+# ------------------------------------------------------------------------- moving averages
+
+EMA = ("train_config.optimizer.use_moving_average=true",
+       "train_config.optimizer.moving_average_decay=0.5")
+FROZEN = "FirstStageFeatureExtractor/"
+
+
+def _trained_with_averages(config, freeze: tuple[str, ...] = ()):
+    """(model, optimizer built on the variables a run trains, {name: average}); each
+    average is its weight + 0.5, set where Keras keeps the averages."""
+    model = model_builder.build(config.model, is_training=True, seed=1)
+    model.ensure_built()
+    variables = select_trainable_variables(model, (), freeze)
+    optimizer, _ = optimizer_builder.build_optimizer(config.train_config.optimizer)
+    optimizer.build(variables)
+    averages = optimizer._model_variables_moving_average  # the old way to read them
+    assert len(averages) == len(variables)
+    names = {id(v): n for n, v in ckpt_lib.variable_map(model).items()}
+    expected = {}
+    for variable, average in zip(variables, averages):
+        average.assign(variable + 0.5)
+        expected[names[id(variable)]] = average.numpy()
+    return model, optimizer, expected
+
+
+def _old_layout_checkpoint(model, optimizer) -> tf.train.Checkpoint:
+    """The checkpoint as make_checkpoint wrote it before the averages had their own names."""
+    return tf.train.Checkpoint(step=optimizer.iterations, model=model, optimizer=optimizer,
+                               variables=ckpt_lib.variable_map(model))
+
+
+def _inference_weights(config, path) -> tuple[dict[str, np.ndarray], bool]:
+    model = model_builder.build(config.model, is_training=False)
+    model.ensure_built()
+    averaged = ckpt_lib.restore_inference_weights(model, path, config)
+    return {n: v.numpy() for n, v in ckpt_lib.variable_map(model).items()}, averaged
+
+
+def _assert_inference_weights(weights, trained_model, averages) -> None:
+    """The averaged variables hold their averages, every other one its own value."""
+    for name, variable in ckpt_lib.variable_map(trained_model).items():
+        want = averages.get(name, variable.numpy())
+        np.testing.assert_allclose(weights[name], want, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("layout", ["named", "old"])
+def test_inference_weights_are_the_averages_of_the_trained_variables(tiny_config, tmp_path,
+                                                                     layout):
+    """optimizer.use_moving_average + eval_config.use_moving_averages: the averages replace the
+    weights of the variables the run trained (frozen ones keep theirs), read by name from a
+    checkpoint of today, through a rebuilt optimizer from one written the old way."""
+    config = tiny_config(EMA + ("eval_config.use_moving_averages=true",
+                                f"train_config.freeze_variables=['{FROZEN}']"))
+    model, optimizer, averages = _trained_with_averages(config, freeze=(FROZEN,))
+    assert averages and not any(name.startswith(FROZEN) for name in averages)
+    checkpoint = (ckpt_lib.make_checkpoint(model, optimizer) if layout == "named"
+                  else _old_layout_checkpoint(model, optimizer))
+    path = ckpt_lib.RunCheckpoints(tmp_path, checkpoint).save(3)
+    entries = ckpt_lib._entry_names(path, ckpt_lib.AVERAGES_ENTRY)
+    assert entries == (set(averages) if layout == "named" else None)
+
+    weights, averaged = _inference_weights(config, path)
+    assert averaged
+    _assert_inference_weights(weights, model, averages)
+    raw, averaged = _inference_weights(tiny_config(EMA), path)  # the evaluation used no averages
+    assert not averaged
+    _assert_inference_weights(raw, model, {})
+    if layout == "named":  # by name: the config's freeze patterns are not needed to find them
+        weights, _ = _inference_weights(tiny_config(EMA + ("eval_config.use_moving_averages=true",
+                                                           )), path)
+        _assert_inference_weights(weights, model, averages)
+
+
+def test_a_checkpoint_of_the_old_layout_resumes_with_its_averages(tiny_config, tmp_path):
+    config = tiny_config(EMA)
+    model, optimizer, _ = _trained_with_averages(config)
+    path = ckpt_lib.RunCheckpoints(tmp_path, _old_layout_checkpoint(model, optimizer)).save(3)
+    fresh, fresh_optimizer = _model_and_optimizer(config, seed=7)
+    restored = ckpt_lib.RunCheckpoints(tmp_path, ckpt_lib.make_checkpoint(fresh, fresh_optimizer))
+    assert restored.restore_latest() == 3 and path == restored.latest
+    for want, got in zip(optimizer._model_variables_moving_average,
+                         fresh_optimizer._model_variables_moving_average):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    # The next save holds them by name too, and resumes with them.
+    named = restored.save(4)
+    assert ckpt_lib._entry_names(named, ckpt_lib.AVERAGES_ENTRY) == {
+        n for n, v in ckpt_lib.variable_map(fresh).items()
+        if any(v is t for t in fresh.trainable_variables)}
+    third, third_optimizer = _model_and_optimizer(config, seed=9)
+    again = ckpt_lib.RunCheckpoints(tmp_path, ckpt_lib.make_checkpoint(third, third_optimizer))
+    assert again.restore_latest() == 4
+    for want, got in zip(optimizer._model_variables_moving_average,
+                         third_optimizer._model_variables_moving_average):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_an_unbuilt_optimizer_with_averages_is_refused(tiny_config):
+    config = tiny_config(EMA)
+    model = model_builder.build(config.model, is_training=True, seed=1)
+    model.ensure_built()
+    optimizer, _ = optimizer_builder.build_optimizer(config.train_config.optimizer)
+    with pytest.raises(ValueError, match="build the optimizer"):
+        ckpt_lib.make_checkpoint(model, optimizer)
 
 
 # ------------------------------------------------------------------------------------ best

@@ -1,11 +1,9 @@
 """Experiment grids: the shipped grids, names and order, overrides landing in each run's
-pipeline config, --only, located errors, and run folders that refuse other settings."""
+pipeline config, --only, located errors, and a command line's overrides split between the grid
+and the pipeline configs."""
 
 from __future__ import annotations
 
-import errno
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -338,122 +336,9 @@ def test_base_config_without_grid_anchors_is_refused(tmp_path):
         experiment_lib.expand(experiment_lib.load_experiment(grid))
 
 
-# --------------------------------------------------------------------------------------------
-# Run folders
-
-
-def _snapshot(folder: Path) -> dict[Path, tuple[int, bytes]]:
-    """{file: (modification time, content)} of every file under ``folder``."""
-    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
-
-
-def test_run_folders_are_written_once_and_read_back_equal(tmp_path):
-    runs = experiment_lib.expand(_tiny(tmp_path))
-    paths = experiment_lib.prepare_run_dirs(runs)
-    assert paths == [run.run_dir / "pipeline.config" for run in runs]
-    for run, path in zip(runs, paths):
-        assert config_lib.load_pipeline_config(path) == run.pipeline_config
-        info = json.loads((run.run_dir / "run.json").read_text())
-        assert info == {
-            "name": run.name, "run": run.run, "dataset": "toy", "stride": 16,
-            "scales": list(run.scales), "seed": run.seed, "num_steps": 5,
-            "steps_per_epoch": 2, "best_checkpoint_metric": "DetectionMasks_Precision/mAP@.50IOU",
-        }
-    before = _snapshot(tmp_path / "runs")
-    assert len(before) == 8
-    # The same grid again (expanded anew): nothing changes, nothing is rewritten.
-    assert experiment_lib.prepare_run_dirs(experiment_lib.expand(_tiny(tmp_path))) == paths
-    assert _snapshot(tmp_path / "runs") == before
-
-
-def test_changed_grid_for_an_existing_run_folder_is_refused(tmp_path):
-    experiment_lib.prepare_run_dirs(experiment_lib.expand(_tiny(tmp_path)))
-    first = tmp_path / "runs" / "a_run_toy_stride16_0.5_1.0" / "pipeline.config"
-    written = first.read_bytes()
-
-    changed = experiment_lib.expand(_tiny(tmp_path, **{"total_steps: 5": "total_steps: 6"}))
-    with pytest.raises(ConfigError) as info:
-        experiment_lib.prepare_run_dirs(changed)
-    assert info.value.field == "train_config.num_steps"
-    assert info.value.file == str(first)
-    assert "train_config.num_steps is 5 there, 6 in the grid" in str(info.value)
-    assert str(info.value).count("written for other settings") == 4  # every run is named
-    assert first.read_bytes() == written
-
-    # A grid that adds a run but changes an old one writes nothing, not even the new run.
-    grown = _tiny(tmp_path, **{'run: ["a", "b"]': 'run: ["a", "b", "c"]', "seed: 7": "seed: 8"})
-    with pytest.raises(ConfigError) as info:
-        experiment_lib.prepare_run_dirs(experiment_lib.expand(grown))
-    assert info.value.field == "seed"
-    assert "seed is 7 there, 8 in the grid" in str(info.value)
-    assert not (tmp_path / "runs" / "c_run_toy_stride16_0.5_1.0").exists()
-
-    # write_run_config refuses the same way, naming the field.
-    moved = _tiny(tmp_path, **{
-        "total_steps: 5": 'total_steps: 5\neval_input_path: "elsewhere-*.tfrecord"'
-    })
-    with pytest.raises(ConfigError, match=r"eval_input_reader\[0\]\.tf_record_input_reader\."
-                       r"input_path is \[.*\] there, \[\"elsewhere-\*\.tfrecord\"\] in the grid"):
-        experiment_lib.write_run_config(experiment_lib.expand(moved)[0])
-
-
-@pytest.mark.parametrize("name, text, problem", [
-    ("run.json", '{"name": "a_run_toy_stride16_0.5_1.0", "ru', "is not valid JSON"),
-    ("run.json", "[1, 2]", "is not a JSON object"),
-    ("pipeline.config", "model { faster_rcnn { num_classes: 1", "does not parse"),
-    ("pipeline.config", "", "is empty"),
-])
-def test_a_torn_settings_file_in_a_run_folder_is_named_in_one_line(tmp_path, name, text,
-                                                                   problem):
-    run = experiment_lib.expand(_tiny(tmp_path))[0]
-    experiment_lib.write_run_config(run)
-    path = run.run_dir / name
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        experiment_lib.write_run_config(run)
-    message = str(info.value)
-    assert message.startswith(f"{path} {problem} (truncated or edited?)")
-    assert message.endswith("; restore it, or delete it to have it written anew from the "
-                            "current settings")
-    assert "\n" not in message and info.value.file == str(path)
-    path.unlink()                         # as the message says: written anew, then accepted
-    experiment_lib.write_run_config(run)
-    experiment_lib.write_run_config(run)
-
-
-def test_settings_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    """A full disk is simulated at the fsync of each write: nothing is left at the path."""
-    run = experiment_lib.expand(_tiny(tmp_path))[0]
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError, match="No space left on device"):
-        experiment_lib.write_run_config(run)
-    assert list(run.run_dir.iterdir()) == []
-    monkeypatch.undo()
-    experiment_lib.write_run_config(run)
-    (run.run_dir / "run.json").unlink()
-    monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError):
-        experiment_lib.write_run_config(run)
-    assert sorted(p.name for p in run.run_dir.iterdir()) == ["pipeline.config"]
-
-
-def test_message_differences_name_each_field():
-    a = config_lib.load_pipeline_config(QUICKSTART_BASE)
-    b = pipeline_pb2.TrainEvalPipelineConfig()
-    b.CopyFrom(a)
-    assert experiment_lib.message_differences(a, b) == []
-    b.train_config.batch_size = 3
-    b.eval_input_reader[0].mask_type = 1  # NUMERICAL_MASKS
-    b.train_config.ClearField("data_augmentation_options")
-    b.model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression.iou_threshold = 0.1
-    nms = "model.faster_rcnn.second_stage_post_processing.batch_non_max_suppression"
-    assert [str(d) for d in experiment_lib.message_differences(a, b)] == [
-        f"{nms}.iou_threshold is 0.6 there, 0.1 in the grid",
-        "train_config.batch_size is 2 there, 3 in the grid",
-        "train_config.data_augmentation_options is 1 entries there, 0 entries in the grid",
-        "eval_input_reader[0].mask_type is PNG_MASKS there, NUMERICAL_MASKS in the grid",
-    ]
+def test_overrides_go_to_the_grid_or_to_every_pipeline_config():
+    grid, pipeline = experiment_lib.split_overrides(
+        ["steps_per_epoch=5", "run=[\"1st\"]", "train_config.batch_size=4",
+         "eval_input_reader[0].shuffle=false", "anchor_scales[0].scale=[1.0]"])
+    assert grid == ["steps_per_epoch=5", "run=[\"1st\"]", "anchor_scales[0].scale=[1.0]"]
+    assert pipeline == ["train_config.batch_size=4", "eval_input_reader[0].shuffle=false"]

@@ -14,6 +14,7 @@ from object_detection import config as config_lib
 from object_detection.dataset_tools.synthetic_dataset import record_pattern
 from object_detection.evaluation import metric_names, results_log
 from object_detection.training import checkpoints as ckpt_lib
+from object_detection.training import run_specs
 from object_detection.training.summaries import read_scalars
 from tests.training.conftest import QUICKSTART, tiny_model_overrides, tiny_overrides
 
@@ -155,20 +156,12 @@ def test_help_explains_every_flag(capsys):
     assert "configs/experiments/quickstart.config" in text
 
 
-def test_overrides_go_to_the_grid_or_to_every_pipeline_config():
-    grid, pipeline = train_and_eval.split_overrides(
-        ["steps_per_epoch=5", "run=[\"1st\"]", "train_config.batch_size=4",
-         "eval_input_reader[0].shuffle=false", "anchor_scales[0].scale=[1.0]"])
-    assert grid == ["steps_per_epoch=5", "run=[\"1st\"]", "anchor_scales[0].scale=[1.0]"]
-    assert pipeline == ["train_config.batch_size=4", "eval_input_reader[0].shuffle=false"]
-
-
 def test_pipeline_overrides_on_the_command_line_reach_every_run_of_a_grid(tiny_data, tmp_path):
     grid = _grid(tmp_path, tiny_data)
     args = train_and_eval.build_parser().parse_args(
         ["--experiment", str(grid), "--override", "model.faster_rcnn.maxpool_stride=1",
          "--override", "steps_per_epoch=1", "--override", "train_config.batch_size=3"])
-    runs, _ = train_and_eval.experiment_runs(args)
+    runs, _ = run_specs.grid_runs(args.experiment, args.override, args.only)
     assert [r.name for r in runs] == RUN_NAMES
     for run in runs:
         assert run.pipeline_config.model.faster_rcnn.maxpool_stride == 1

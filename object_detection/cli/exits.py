@@ -1,17 +1,17 @@
 """The one error exit of the command lines: a clean one-sentence stop instead of a traceback.
 
 Each top-level script decorates its ``main(argv) -> int`` with ``error_exit`` and adds the
-``--debug`` flag with ``add_debug_flag``. An expected failure (a bad input: ``ValueError`` and
-the project's errors derived from it; an I/O error: ``OSError``; a TensorFlow runtime error such
-as ``DataLossError`` or ``ResourceExhaustedError``; out of memory; Ctrl-C) prints
-``error: <one sentence naming the path>`` on stderr and returns exit code 1 (130 for Ctrl-C).
-With ``--debug`` the traceback is printed as well. Anything else is a bug and propagates with
-its traceback.
+``--debug`` flag with ``flags.add_debug_flag``. An expected failure (a bad input:
+``ValueError`` and the project's errors derived from it; an I/O error: ``OSError``; a
+TensorFlow runtime error such as ``DataLossError`` or ``ResourceExhaustedError``; out of
+memory; Ctrl-C) prints ``error: <one sentence naming the path>`` on stderr and returns exit
+code 1 (130 for Ctrl-C). With ``--debug`` the traceback is printed as well. Anything else is a
+bug and propagates with its traceback. ``fail`` is the error exit of a problem a command finds
+itself: ``error: <message>`` on stderr and exit code 1.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 import traceback
@@ -22,12 +22,6 @@ from object_detection.errors import describe, expected_errors
 DEBUG_FLAG = "--debug"
 ERROR_EXIT = 1
 INTERRUPTED_EXIT = 130
-
-
-def add_debug_flag(parser: argparse.ArgumentParser) -> None:
-    """Adds ``--debug``: show the traceback of an error as well as its one-line message."""
-    parser.add_argument(DEBUG_FLAG, action="store_true",
-                        help="on an error, also print the Python traceback")
 
 
 def error_exit(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int]:
@@ -55,3 +49,9 @@ def error_exit(main: Callable[[Sequence[str] | None], int]) -> Callable[..., int
             return ERROR_EXIT
 
     return wrapped
+
+
+def fail(message: str) -> int:
+    """Prints ``error: message`` to stderr; returns the commands' error exit code, 1."""
+    print(f"error: {message}", file=sys.stderr)
+    return ERROR_EXIT

@@ -60,12 +60,6 @@ DETECTION_CLASSES = DetectionResultFields.detection_classes
 DETECTION_MASKS = DetectionResultFields.detection_masks
 
 # Loss names, as the OD API's (fields.LossNames).
-RPN_LOCALIZATION_LOSS = LossNames.rpn_localization
-RPN_OBJECTNESS_LOSS = LossNames.rpn_objectness
-BOX_LOCALIZATION_LOSS = LossNames.box_localization
-BOX_CLASSIFICATION_LOSS = LossNames.box_classification
-MASK_LOSS = LossNames.mask
-REGULARIZATION_LOSS = LossNames.regularization
 
 SCORE_CONVERTERS = ("softmax", "sigmoid", "identity")
 
@@ -259,9 +253,10 @@ class MaskRCNN(keras.Model):
         result = self._rpn_loss(prediction, groundtruth)
         result.update(self._box_classifier_loss(prediction))
         if self.mask_head is not None:
-            result[MASK_LOSS] = self._mask_loss(prediction, groundtruth)
+            result[LossNames.mask] = self._mask_loss(prediction, groundtruth)
         if self.losses:
-            result[REGULARIZATION_LOSS] = tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            result[LossNames.regularization] = tf.add_n(
+                [tf.cast(l, tf.float32) for l in self.losses])
         return result
 
     def postprocess(self, prediction: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -392,9 +387,9 @@ class MaskRCNN(keras.Model):
             prediction["rpn_objectness_predictions_with_background"],
             tf.one_hot(tf.cast(positive, tf.int32), 2), sampled)
         return {
-            RPN_LOCALIZATION_LOSS: f.localization_loss_weight * tf.reduce_mean(
+            LossNames.rpn_localization: f.localization_loss_weight * tf.reduce_mean(
                 tf.reduce_sum(localization, axis=1) / normalizer),
-            RPN_OBJECTNESS_LOSS: f.objectness_loss_weight * tf.reduce_mean(
+            LossNames.rpn_objectness: f.objectness_loss_weight * tf.reduce_mean(
                 tf.reduce_sum(objectness, axis=1) / normalizer),
         }
 
@@ -437,9 +432,9 @@ class MaskRCNN(keras.Model):
         refined = _pick_class(refined, classes)
         localization = losses.smooth_l1(refined, prediction["target_box_encodings"], positive)
         return {
-            BOX_LOCALIZATION_LOSS: s.localization_loss_weight * tf.reduce_sum(
+            LossNames.box_localization: s.localization_loss_weight * tf.reduce_sum(
                 localization / normalizer),
-            BOX_CLASSIFICATION_LOSS: s.classification_loss_weight * tf.reduce_sum(
+            LossNames.box_classification: s.classification_loss_weight * tf.reduce_sum(
                 classification / normalizer),
         }
 

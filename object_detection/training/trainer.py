@@ -33,9 +33,6 @@ from object_detection.protos import train_pb2
 
 logger = logging.getLogger(__name__)
 
-TOTAL_LOSS = LossNames.total
-REGULARIZATION_LOSS = LossNames.regularization
-
 # train_config fields that would change training but are not implemented: refused when set.
 _UNSUPPORTED_FIELDS = {
     "bias_grad_multiplier": lambda c: c.bias_grad_multiplier > 0,
@@ -191,7 +188,7 @@ class Trainer:
         with tf.GradientTape() as tape:
             losses = dict(self._loss_fn(batch))
             if not self.settings.add_regularization_loss:
-                losses.pop(REGULARIZATION_LOSS, None)
+                losses.pop(LossNames.regularization, None)
             total = total_loss(losses)
             scaled = total / replicas
         gradients = tape.gradient(scaled, self.variables)
@@ -204,7 +201,7 @@ class Trainer:
         if self.settings.clip_norm > 0:
             grads = self._clip(grads, replicas)
         self.optimizer.apply_gradients(zip(grads, [v for _, v in pairs]))
-        losses[TOTAL_LOSS] = total
+        losses[LossNames.total] = total
         return losses
 
     def _clip(self, grads: list[tf.Tensor], replicas: int) -> list[tf.Tensor]:

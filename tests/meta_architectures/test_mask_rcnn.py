@@ -10,14 +10,15 @@ import pytest
 import tensorflow as tf
 
 from object_detection.core import box_ops
+from object_detection.fields import LossNames
 from object_detection.fields import InputFields
 from object_detection.meta_architectures import groundtruth as gt_lib
 from object_detection.meta_architectures import mask_rcnn
 from tests.meta_architectures.model_helpers import box_batch, build_model
 
-LOSS_NAMES = {mask_rcnn.RPN_LOCALIZATION_LOSS, mask_rcnn.RPN_OBJECTNESS_LOSS,
-              mask_rcnn.BOX_LOCALIZATION_LOSS, mask_rcnn.BOX_CLASSIFICATION_LOSS,
-              mask_rcnn.MASK_LOSS}
+LOSS_NAMES = {LossNames.rpn_localization, LossNames.rpn_objectness,
+              LossNames.box_localization, LossNames.box_classification,
+              LossNames.mask}
 
 
 def _huber(x) -> float:
@@ -95,28 +96,28 @@ def test_losses_match_hand_computation():
     rpn_loc = (_huber([0.5, 0, 0, 0]) + _huber([0.0, tx1, 0.0, tw1]) + _huber(t2)) / 4.0
     rpn_obj = (_log_sum_exp([0, 2]) - 2 + math.log(2) + _log_sum_exp([1, 0]) - 0
                + math.log(2)) / 4.0
-    assert float(losses[mask_rcnn.RPN_LOCALIZATION_LOSS]) == pytest.approx(2.0 * rpn_loc,
+    assert float(losses[LossNames.rpn_localization]) == pytest.approx(2.0 * rpn_loc,
                                                                            rel=1e-4)
-    assert float(losses[mask_rcnn.RPN_OBJECTNESS_LOSS]) == pytest.approx(rpn_obj, rel=1e-5)
+    assert float(losses[LossNames.rpn_objectness]) == pytest.approx(rpn_obj, rel=1e-5)
 
     # Box classifier: 3 valid rows (the 4th is padding) -> divided by 3 (times batch 1).
     cls = (_log_sum_exp([0, 0, 3]) - 3 + math.log(3) + _log_sum_exp([1, 2, 0]) - 2) / 3.0
     loc = (_huber([1, 0, 0, 0]) + _huber([0, 2, 0, 0])) / 3.0      # each row's own class
-    assert float(losses[mask_rcnn.BOX_CLASSIFICATION_LOSS]) == pytest.approx(cls, rel=1e-5)
-    assert float(losses[mask_rcnn.BOX_LOCALIZATION_LOSS]) == pytest.approx(2.0 * loc, rel=1e-5)
+    assert float(losses[LossNames.box_classification]) == pytest.approx(cls, rel=1e-5)
+    assert float(losses[LossNames.box_localization]) == pytest.approx(2.0 * loc, rel=1e-5)
 
     # Masks: targets are all 1 (gt masks fill the image); the class-2 logit 0 of row 0 costs
     # log 2 per pixel, the class-1 logit 2 of row 2 log(1 + e^-2); mean over 2 x 16 pixels,
     # weight 4.
     mask = (math.log(2) + math.log1p(math.exp(-2))) / 2.0
-    assert float(losses[mask_rcnn.MASK_LOSS]) == pytest.approx(4.0 * mask, rel=1e-5)
+    assert float(losses[LossNames.mask]) == pytest.approx(4.0 * mask, rel=1e-5)
 
 
 def test_mask_loss_leaves_out_instances_without_masks():
     model = _two_class_model()
     losses = model.loss_dict(_hand_made_prediction(), _hand_made_groundtruth((1.0, 0.0)))
     # Row 0 matches gt 1, whose mask weight is 0: only row 2 counts.
-    assert float(losses[mask_rcnn.MASK_LOSS]) == pytest.approx(4.0 * math.log1p(math.exp(-2)),
+    assert float(losses[LossNames.mask]) == pytest.approx(4.0 * math.log1p(math.exp(-2)),
                                                                rel=1e-5)
 
 
@@ -229,7 +230,7 @@ def test_number_of_stages_2_has_no_masks():
     detections = model(tf.zeros([1, 64, 64, 3]))
     assert "detection_masks" not in detections
     losses = model.compute_losses(box_batch([[[0.1, 0.1, 0.7, 0.5]]], 64, 64))
-    assert set(losses) == LOSS_NAMES - {mask_rcnn.MASK_LOSS}
+    assert set(losses) == LOSS_NAMES - {LossNames.mask}
 
 
 def test_training_and_inference_do_not_retrace_per_image():
@@ -286,4 +287,4 @@ def test_regularization_loss_is_slims_l2_of_the_regularized_heads():
     head = model.rpn_head
     expected = sum(0.01 * float(tf.reduce_sum(k ** 2)) / 2.0
                    for k in (head.conv.kernel, head.box_conv.kernel, head.class_conv.kernel))
-    assert float(losses[mask_rcnn.REGULARIZATION_LOSS]) == pytest.approx(expected, rel=1e-5)
+    assert float(losses[LossNames.regularization]) == pytest.approx(expected, rel=1e-5)

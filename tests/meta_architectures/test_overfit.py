@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from object_detection.core import box_ops, mask_ops
+from object_detection.fields import LossNames
 from object_detection.dataset_tools import synthetic_maps
 from object_detection.fields import InputFields
-from object_detection.meta_architectures import mask_rcnn
 from tests.meta_architectures.model_helpers import build_model, make_train_step
 
 SIZE = 256
@@ -107,8 +107,8 @@ def test_tiny_model_overfits_two_generated_maps():
                 break
     last = {name: float(value) for name, value in losses.items()}
     assert np.mean(history[-10:]) <= history[0] / 5.0, (history[0], history[-10:])
-    for name in (mask_rcnn.RPN_OBJECTNESS_LOSS, mask_rcnn.BOX_CLASSIFICATION_LOSS,
-                 mask_rcnn.MASK_LOSS):
+    for name in (LossNames.rpn_objectness, LossNames.box_classification,
+                 LossNames.mask):
         assert last[name] <= first[name] / 5.0, (name, first[name], last[name])
     assert len(box_ious) == int(tf.reduce_sum(batch[InputFields.num_groundtruth_boxes]))
     assert min(box_ious) >= 0.5, box_ious

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from object_detection.meta_architectures import mask_rcnn
+from object_detection.fields import LossNames
 from tests.meta_architectures.model_helpers import (PUBLISHED, box_batch, build_model,
                                                     make_train_step)
 
@@ -66,9 +66,9 @@ def test_published_model_inference_then_training_step(published_model):
 
     train_step = make_train_step(model, optimizer)
     losses, _ = train_step(batch)
-    assert set(losses) == {mask_rcnn.RPN_LOCALIZATION_LOSS, mask_rcnn.RPN_OBJECTNESS_LOSS,
-                           mask_rcnn.BOX_LOCALIZATION_LOSS, mask_rcnn.BOX_CLASSIFICATION_LOSS,
-                           mask_rcnn.MASK_LOSS}
+    assert set(losses) == {LossNames.rpn_localization, LossNames.rpn_objectness,
+                           LossNames.box_localization, LossNames.box_classification,
+                           LossNames.mask}
     assert all(np.isfinite(float(v)) for v in losses.values())
     changed = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
     assert sum(changed) > len(changed) // 2

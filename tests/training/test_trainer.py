@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from object_detection.builders import model_builder
+from object_detection.fields import LossNames
 from object_detection.protos import train_pb2
-from object_detection.training import trainer as trainer_lib
 from object_detection.training.trainer import (NonFiniteLossError, Trainer, TrainSettings,
                                                select_trainable_variables)
 
@@ -58,7 +58,7 @@ def test_a_step_applies_the_summed_losses_gradient_and_reports_the_total():
     fit, prior = np.mean(residual ** 2), 0.1 * np.sum(W0 ** 2)
     assert losses["Loss/fit"] == pytest.approx(fit, rel=1e-6)
     assert losses["Loss/prior"] == pytest.approx(prior, rel=1e-6)
-    assert losses[trainer_lib.TOTAL_LOSS] == pytest.approx(fit + prior, rel=1e-6)
+    assert losses[LossNames.total] == pytest.approx(fit + prior, rel=1e-6)
     np.testing.assert_allclose(toy.w.numpy(), W0 - _hand_gradient(W0), rtol=1e-5)
     assert trainer.step == 1
 

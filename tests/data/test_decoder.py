@@ -294,16 +294,22 @@ def test_cmyk_jpeg_is_converted_to_rgb():
     assert np.abs(out[F.image] - rgb).max() <= 8
 
 
-def test_sixteen_bit_masks_keep_their_ones():
-    """A 16-bit {0, 1} mask: TF's uint8 decoding keeps the high byte, 0 everywhere."""
+def _scene_with_masks(encode_mask) -> tuple[er.Scene, bytes]:
+    """A scene and its serialized example whose instance masks are ``encode_mask(mask)``."""
     scene = er.make_scene()
     example = tf.train.Example.FromString(
         er.make_example(er.encode(scene.image), scene.boxes, scene.classes))
     masks = example.features.feature[er.K.instance_masks].bytes_list.value
-    for mask in scene.masks:
-        masks.append(er.encode(mask.astype(np.uint16), "PNG"))
-    assert tf.io.decode_png(masks[0]).numpy().max() == 0    # the high byte of 1
-    out = _decode(example.SerializeToString(), load_instance_masks=True)
+    masks.extend(encode_mask(mask) for mask in scene.masks)
+    return scene, example.SerializeToString()
+
+
+def test_sixteen_bit_masks_keep_their_ones():
+    """A 16-bit {0, 1} mask: TF's uint8 decoding keeps the high byte, 0 everywhere."""
+    scene, serialized = _scene_with_masks(lambda mask: er.encode(mask.astype(np.uint16), "PNG"))
+    first = tf.train.Example.FromString(serialized).features.feature[er.K.instance_masks]
+    assert tf.io.decode_png(first.bytes_list.value[0]).numpy().max() == 0  # the high byte of 1
+    out = _decode(serialized, load_instance_masks=True)
     np.testing.assert_array_equal(out[F.groundtruth_instance_masks], scene.masks)
     np.testing.assert_array_equal(out[F.groundtruth_instance_mask_weights], [1, 1])
 
@@ -311,15 +317,14 @@ def test_sixteen_bit_masks_keep_their_ones():
 def test_palette_masks_count_non_black_colours():
     """As the OD API's decode_image(channels=1): a palette mask counts its grey value."""
     from PIL import Image
-    scene = er.make_scene()
-    example = tf.train.Example.FromString(
-        er.make_example(er.encode(scene.image), scene.boxes, scene.classes))
-    masks = example.features.feature[er.K.instance_masks].bytes_list.value
-    for mask in scene.masks:
+
+    def palette_png(mask: np.ndarray) -> bytes:
         image = Image.fromarray(mask, "P")
         image.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
-        masks.append(buffer.getvalue())
-    out = _decode(example.SerializeToString(), load_instance_masks=True)
+        return buffer.getvalue()
+
+    scene, serialized = _scene_with_masks(palette_png)
+    out = _decode(serialized, load_instance_masks=True)
     np.testing.assert_array_equal(out[F.groundtruth_instance_masks], scene.masks)

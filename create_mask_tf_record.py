@@ -10,6 +10,12 @@ user expects to be left out is skipped with a warning and counted in the summary
 makes those errors too). The summary also names files read from outside the input folder and
 images whose EXIF orientation was ignored. The outputs appear only when the whole conversion
 has succeeded (an earlier output is otherwise left as it was).
+
+With ``--tile_size N`` each map is cut into overlapping N x N tiles, one record each, with the
+instances visible enough in them (training at the scale of tiled inference; see
+``object_detection/dataset_tools/record_tiling.py``):
+  python create_mask_tf_record.py --input_type figure_folder --input data/train \
+      --output_path data/records/train_tiles --tile_size 512 --tile_overlap 0.2 --min_visible 0.5
 """
 
 from __future__ import annotations
@@ -23,8 +29,13 @@ from object_detection import cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+from object_detection.core.tiling import DEFAULT_TILE_OVERLAP
 from object_detection.dataset_tools.conversion import INPUT_TYPES, convert, make_source
 from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME
+from object_detection.dataset_tools.record_tiling import (
+    DEFAULT_MIN_VISIBLE,
+    RecordTiling,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="turn every skip (empty instance, zero-size box, class not in the "
                              "label map, ...) into an error")
+    parser.add_argument("--tile_size", type=int, default=0,
+                        help="cut each map into tiles of this many pixels (of the original "
+                             "map), one record each, as tiled inference sees it; 0 = whole "
+                             "maps (default)")
+    parser.add_argument("--tile_overlap", type=float, default=DEFAULT_TILE_OVERLAP,
+                        help="fraction of a tile shared with its neighbour, at least 0 and "
+                             f"below 1 (default {DEFAULT_TILE_OVERLAP})")
+    parser.add_argument("--min_visible", type=float, default=DEFAULT_MIN_VISIBLE,
+                        help="a tile keeps an instance cut by its border when at least this "
+                             "fraction of its mask (box, without masks) is inside, above 0 "
+                             f"and at most 1 (default {DEFAULT_MIN_VISIBLE})")
+    parser.add_argument("--keep_empty_tiles", action="store_true",
+                        help="also write tiles without instances (default: left out and "
+                             "counted in the summary)")
     cli.add_debug_flag(parser)
     return parser
 
@@ -71,11 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    tiling = RecordTiling(args.tile_size, args.tile_overlap, args.min_visible,
+                          args.keep_empty_tiles)
     source = make_source(args.input_type, args.input, args.label_map, args.class_name,
                          args.strict, args.image_dir, args.class_attribute, args.image_set,
                          args.skip_difficult)
     stats = convert(source, args.output_path, args.num_shards, args.coco_gt_json,
-                    args.segmentation)
+                    args.segmentation, tiling)
     print(stats.summary())
     return 0
 

@@ -23,6 +23,7 @@ from object_detection.dataset_tools.coco_ground_truth import coco_ground_truth
 from object_detection.dataset_tools.coco_source import CocoSource
 from object_detection.dataset_tools.conversion_stats import ConversionStats
 from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME, FigureFolderSource
+from object_detection.dataset_tools.record_tiling import RecordTiling, tile_images
 from object_detection.dataset_tools.sharded_records import shard_paths, write_sharded_records
 from object_detection.dataset_tools.staged_outputs import staged_outputs
 from object_detection.dataset_tools.via_source import ViaSource
@@ -76,11 +77,13 @@ def make_source(input_type: str, input_path: str, label_map: str | dict[str, int
 
 
 def convert(source: Source, output_prefix: str, num_shards: int = 1,
-            coco_gt_json: str | None = None, segmentation: str = "rle") -> ConversionStats:
+            coco_gt_json: str | None = None, segmentation: str = "rle",
+            tiling: RecordTiling | None = None) -> ConversionStats:
     """Writes ``source`` into ``num_shards`` record shards (and its COCO ground truth).
 
     Returns the source's stats with the written counts and output files; logs the summary.
-    Nothing appears at the output paths unless the whole conversion succeeds.
+    With an enabled ``tiling`` each map is cut into tiles, each written as one image
+    (``record_tiling``; the COCO ground truth then describes the tiles). Nothing appears at the output paths unless the whole conversion succeeds.
     """
     stats = source.stats
     paths = shard_paths(output_prefix, num_shards)
@@ -94,7 +97,8 @@ def convert(source: Source, output_prefix: str, num_shards: int = 1,
             raise ValueError(f"{coco_gt_json}: the COCO ground truth would overwrite the input "
                              "annotation file")
     with staged_outputs() as staged:
-        paths = write_sharded_records(source, output_prefix, num_shards, stats, staged)
+        images = tile_images(source, tiling, stats) if tiling and tiling.enabled else source
+        paths = write_sharded_records(images, output_prefix, num_shards, stats, staged)
         if coco_gt_json is not None:
             coco, _ = coco_ground_truth([staged.temporary(p) for p in paths], source.categories,
                                         segmentation)

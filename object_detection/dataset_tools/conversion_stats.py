@@ -54,6 +54,11 @@ class ConversionStats:
       images_skipped / instances_skipped: left out, each with a reason counted in
         ``skip_reasons`` (reason -> count, instances and images together).
       box_only_images: images written without instance masks (no segmentation in the source).
+      tiling: the tile options of a tiled conversion ("" when maps are not cut into tiles);
+        tiles_cut: tiles cut from the maps read (each written one is an image written);
+        empty_tiles_dropped: tiles without instances, left out; tile_pieces_dropped: parts of
+        instances inside a tile but under the minimum visible fraction, left out of that tile
+        (an instance that no tile keeps is a skipped instance).
       outputs: the files written.
       strict: when True, ``skip`` raises instead of skipping.
       outside_reads: input folder -> the files read from outside it (``note_read``).
@@ -68,6 +73,10 @@ class ConversionStats:
     images_skipped: int = 0
     instances_skipped: int = 0
     box_only_images: int = 0
+    tiling: str = ""
+    tiles_cut: int = 0
+    empty_tiles_dropped: int = 0
+    tile_pieces_dropped: int = 0
     skip_reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     outputs: list[str] = dataclasses.field(default_factory=list)
     strict: bool = False
@@ -99,6 +108,10 @@ class ConversionStats:
             f"instances: read {self.instances_read}, written {self.instances_written}, "
             f"skipped {self.instances_skipped}",
         ]
+        if self.tiling:
+            lines.append(f"tiles ({self.tiling}): cut {self.tiles_cut}, empty left out "
+                         f"{self.empty_tiles_dropped}, instance parts under the minimum visible "
+                         f"fraction left out {self.tile_pieces_dropped}")
         if self.box_only_images:
             lines.append(f"images written without masks (box only): {self.box_only_images}")
         for reason, count in sorted(self.skip_reasons.items()):

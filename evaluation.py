@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser, score_help="draw the detections scoring above this (default "
                            f"{DEFAULT_SCORE_THRESHOLD}; the COCO metrics use every detection, "
                            "as the OD API's evaluation)")
+    cli.add_tile_arguments(parser)
     cli.add_debug_flag(parser)
     return parser
 

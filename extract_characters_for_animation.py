@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_threshold_arguments(
         parser, score_help="cut out the detections scoring above this (default "
                            f"{DEFAULT_SCORE_THRESHOLD})")
+    cli.add_tile_arguments(parser)
     cli.add_debug_flag(parser)
     return parser
 

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image_format", choices=IMAGE_FORMATS, default="jpg",
                         help="format of the two image crops (default jpg, as published; the "
                              "body-part masks are always png)")
+    cli.add_tile_arguments(parser)
     cli.add_debug_flag(parser)
     return parser
 

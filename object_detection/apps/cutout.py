@@ -1,7 +1,8 @@
 """Cutting figures out of a map: crops, masked crops, square padding, filled holes, keypoints.
 
 Pure numpy functions on uint8 arrays; a pixel box is ``(left, top, right, bottom)`` with right
-and bottom exclusive (``ImageDetections.pixel_boxes``). They reproduce the published
+and bottom exclusive (``ImageDetections.pixel_boxes``), and a detection's mask is a bool crop
+over its pixel box (``ImageDetections.mask_crop``). They reproduce the published
 pictorial-maps extraction scripts (narrat3d/pictorial-maps-mask-rcnn, ``character_segmentation/
 extract_characters_for_*.py``), which did the same with Pillow.
 """
@@ -23,10 +24,19 @@ def crop(pixels: np.ndarray, box: PixelBox) -> np.ndarray:
     return pixels[top:bottom, left:right]
 
 
+def _check_crop(mask: np.ndarray, box: PixelBox) -> np.ndarray:
+    left, top, right, bottom = (int(v) for v in box)
+    mask = np.asarray(mask, bool)
+    if mask.shape != (bottom - top, right - left):
+        raise ValueError(f"mask crop is {mask.shape} (height, width) but the box "
+                         f"{[left, top, right, bottom]} is {(bottom - top, right - left)}")
+    return mask
+
+
 def cut_out(image: np.ndarray, mask: np.ndarray, box: PixelBox) -> np.ndarray:
     """uint8 [h, w, 4] RGBA: the box's crop of ``image`` [H, W, 3], opaque where the bool
-    ``mask`` [H, W] is set, transparent black (0, 0, 0, 0) elsewhere."""
-    rgb, inside = crop(image, box), crop(mask, box)
+    mask crop ``mask`` [h, w] (over the box) is set, transparent black (0, 0, 0, 0) elsewhere."""
+    rgb, inside = crop(image, box), _check_crop(mask, box)
     result = np.zeros(rgb.shape[:2] + (4,), np.uint8)
     result[inside, :3] = rgb[inside]
     result[inside, 3] = 255
@@ -34,10 +44,10 @@ def cut_out(image: np.ndarray, mask: np.ndarray, box: PixelBox) -> np.ndarray:
 
 
 def masked_on_white(image: np.ndarray, mask: np.ndarray, box: PixelBox) -> np.ndarray:
-    """uint8 [h, w, 3]: the box's crop of ``image``, white where ``mask`` is not set (the
-    published "images with some background")."""
+    """uint8 [h, w, 3]: the box's crop of ``image``, white where the mask crop ``mask`` [h, w]
+    is not set (the published "images with some background")."""
     result = crop(image, box).copy()
-    result[~crop(mask, box)] = WHITE
+    result[~_check_crop(mask, box)] = WHITE
     return result
 
 
@@ -62,12 +72,14 @@ def pad_to_square(pixels: np.ndarray, fill: Sequence[int]) -> tuple[np.ndarray, 
     return square, [x_offset, y_offset]
 
 
-def remove_figures(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """A copy of ``image`` [H, W, 3] painted white wherever any bool mask of ``masks``
-    [K, H, W] is set: the published "extracted map" (a white hole per figure, nothing inpainted)."""
+def remove_figures(image: np.ndarray, masks: Sequence[np.ndarray],
+                   boxes: Sequence[PixelBox]) -> np.ndarray:
+    """A copy of ``image`` [H, W, 3] painted white wherever any bool mask crop of ``masks``
+    (each over its pixel box of ``boxes``) is set: the published "extracted map" (a white hole
+    per figure, nothing inpainted)."""
     result = image.copy()
-    if len(masks):
-        result[np.any(masks, axis=0)] = WHITE
+    for mask, box in zip(masks, boxes):
+        crop(result, box)[_check_crop(mask, box)] = WHITE
     return result
 
 

@@ -35,14 +35,21 @@ def label_text(class_id: int, score: float, category_names: Mapping[int, str]) -
     return f"{category_names.get(int(class_id), str(int(class_id)))}: {round(100 * float(score))}%"
 
 
-def blend_masks(image: np.ndarray, masks: np.ndarray, colours: list[tuple[int, int, int]],
+def blend_masks(image: np.ndarray, detections: ImageDetections,
+                colours: list[tuple[int, int, int]], mask_threshold: float = DEFAULT_MASK_THRESHOLD,
                 alpha: float = DEFAULT_MASK_ALPHA) -> np.ndarray:
-    """uint8 [H, W, 3]: each bool [H, W] mask of ``masks [K, H, W]`` blended in turn as
-    ``(1 - alpha) * pixel + alpha * colour``, rounded."""
-    result = image.astype(np.float32)
-    for mask, colour in zip(masks, colours):
-        result[mask] = (1.0 - alpha) * result[mask] + alpha * np.asarray(colour, np.float32)
-    return np.clip(np.rint(result), 0, 255).astype(np.uint8)
+    """uint8 [H, W, 3]: a copy of ``image`` with each detection's mask (probability above
+    ``mask_threshold``) blended in turn as ``(1 - alpha) * pixel + alpha * colour``, rounded
+    after each mask; only the pixels of each box's crop are touched."""
+    result = image.copy()
+    for k, ((left, top, right, bottom), colour) in enumerate(zip(detections.pixel_boxes(),
+                                                                 colours)):
+        mask = detections.mask_crop(k, mask_threshold)
+        region = result[top:bottom, left:right]
+        blended = ((1.0 - alpha) * region[mask].astype(np.float32)
+                   + alpha * np.asarray(colour, np.float32))
+        region[mask] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return result
 
 
 def draw_detections(image: np.ndarray, detections: ImageDetections,
@@ -53,7 +60,7 @@ def draw_detections(image: np.ndarray, detections: ImageDetections,
                     font: ImageFont.ImageFont | ImageFont.FreeTypeFont | None = None) -> np.ndarray:
     """A copy of ``image`` (uint8 [H, W, 3]) with every detection drawn.
 
-    Masks (when the detections have them; they must be [K, H, W]) are thresholded at
+    Masks (when the detections have them; they must be of this image) are thresholded at
     ``mask_threshold`` and blended with ``mask_alpha``; then each box's outline and label are
     drawn in its colour. Filter the detections first (``detections.filter(0.3)``): all are drawn.
     """
@@ -62,7 +69,7 @@ def draw_detections(image: np.ndarray, detections: ImageDetections,
     colours = [instance_colour(i) for i in range(len(detections))]
     if detections.masks is not None:
         detections.check_masks_fit(height, width, "draw_detections")
-        image = blend_masks(image, detections.binary_masks(mask_threshold), colours, mask_alpha)
+        image = blend_masks(image, detections, colours, mask_threshold, mask_alpha)
     canvas = Image.fromarray(image.copy())
     draw = ImageDraw.Draw(canvas)
     font = font or ImageFont.load_default()

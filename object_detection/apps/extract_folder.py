@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from object_detection.dataset_tools import figure_folder
 from object_detection.export import image_files
 from object_detection.core.detections import DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD
+from object_detection.core.tiling import TileOptions
 from object_detection.apps.extraction import extract_for_animation, extract_for_training
 from object_detection.apps.folder_runs import OutputNames, RunSummary, check_separate_folders
 from object_detection.apps.outputs import OutputFolder
@@ -55,9 +56,11 @@ def extract_folder_for_animation(model: ExportedModel, images_dir: str | os.Path
                                  output_dir: str | os.PathLike, *,
                                  score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                                  mask_threshold: float = DEFAULT_MASK_THRESHOLD,
-                                 batch_size: int = 1, progress: Progress = _quiet) -> RunSummary:
+                                 batch_size: int = 1, progress: Progress = _quiet,
+                                 tiles: TileOptions | None = None) -> RunSummary:
     """Writes ``output_dir/<map name>/`` (extracted_map.png, config.json, charN/) for every
-    image of ``images_dir``; ``progress`` gets one line per map.
+    image of ``images_dir``; ``progress`` gets one line per map. With ``tiles`` (enabled) each
+    map is run in tiles, with a progress bar over them.
 
     FileNotFoundError / ValueError (naming the folder) when ``images_dir`` is missing or holds
     no images, or when ``output_dir`` is ``images_dir``.
@@ -70,7 +73,8 @@ def extract_folder_for_animation(model: ExportedModel, images_dir: str | os.Path
     names = OutputNames()
     report = FolderReport()
     for path, image, detections in model.detect_folder(
-            images_dir, batch_size, score_threshold=score_threshold, report=report):
+            images_dir, batch_size, score_threshold=score_threshold, report=report, tiles=tiles,
+            show_progress=True):
         map_dir = out.path(names.name_for(path))
         extraction = extract_for_animation(image, detections, map_dir,
                                            mask_threshold=mask_threshold)
@@ -106,11 +110,12 @@ def extract_folder_for_training(model: ExportedModel, data_dir: str | os.PathLik
                                 output_dir: str | os.PathLike, *,
                                 score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                                 mask_threshold: float = DEFAULT_MASK_THRESHOLD,
-                                image_format: str = "jpg", progress: Progress = _quiet
-                                ) -> RunSummary:
+                                image_format: str = "jpg", progress: Progress = _quiet,
+                                tiles: TileOptions | None = None) -> RunSummary:
     """Writes the training crops (images_with_background/, images_with_some_background/,
     masks/, keypoints/) of the figures detected on every map of the figure folder
-    ``data_dir``, numbered from 0 across all maps; ``progress`` gets one line per map.
+    ``data_dir``, numbered from 0 across all maps; ``progress`` gets one line per map. With
+    ``tiles`` (enabled) each map is run in tiles, with a progress bar over them.
 
     A map whose image, mask or keypoints cannot be read is skipped with the reason.
     FileNotFoundError / ValueError when ``data_dir`` is not a figure folder or has no maps, or
@@ -136,7 +141,8 @@ def extract_folder_for_training(model: ExportedModel, data_dir: str | os.PathLik
         except (ValueError, FileNotFoundError, OSError) as error:
             summary.skip(path, str(error))
             continue
-        detections = model.detect(figure_map.image, score_threshold)
+        detections = model.detect(figure_map.image, score_threshold, tiles=tiles,
+                                  show_progress=True)
         extraction = extract_for_training(figure_map.image, detections, figure_map, out.root,
                                           next_index, mask_threshold=mask_threshold,
                                           image_format=image_format)

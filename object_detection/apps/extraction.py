@@ -89,18 +89,18 @@ class ExtractionSummary:
                 f"skipped {self.skipped_empty} empty and {self.skipped_unmatched} unmatched detection(s)")
 
 
-def _binary_masks(image: np.ndarray, detections: ImageDetections, mask_threshold: float,
-                  what: str) -> np.ndarray:
-    """bool [K, H, W] masks of the detections, checked against the image's size."""
+def _mask_crops(image: np.ndarray, detections: ImageDetections, mask_threshold: float,
+                what: str) -> list[np.ndarray]:
+    """bool mask crops of the detections over their pixel boxes, checked against the image."""
     height, width = image.shape[:2]
     if len(detections) == 0 and detections.masks is None:
-        return np.zeros((0, height, width), bool)
+        return []
     detections.check_masks_fit(height, width, what)
-    return detections.binary_masks(mask_threshold)
+    return [detections.mask_crop(k, mask_threshold) for k in range(len(detections))]
 
 
 def _is_empty_in_box(mask: np.ndarray, box: np.ndarray, index: int, output_dir: str) -> bool:
-    if cutout.crop(mask, box).any():
+    if mask.any():
         return False
     logger.warning("%s: skipping detection %d: its mask has no pixel inside its box %s",
                    output_dir, index, [int(v) for v in box])
@@ -113,14 +113,14 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
 
     Args:
       image: uint8 [H, W, 3] RGB map.
-      detections: its detections, already filtered by score, with image-sized masks [K, H, W].
+      detections: its detections, already filtered by score, with masks (of this image).
       output_dir: the map's folder (created; files of an earlier run are replaced, and its
         ``charN/`` folders beyond the new count removed when they hold only our files).
       mask_threshold: mask probabilities above it belong to the figure.
     """
     image = check_image(image, output_dir)
     height, width = image.shape[:2]
-    masks = _binary_masks(image, detections, mask_threshold, output_dir)
+    masks = _mask_crops(image, detections, mask_threshold, output_dir)
     out = OutputFolder(output_dir)
     out.makedirs()
     out.remove(MAP_CONFIG)  # the folder is incomplete until the new one is written
@@ -128,7 +128,8 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
     if len(detections) == 0:
         logger.warning("%s: no detections: the extracted map is the map itself", out.root)
     written = []
-    for k, box in enumerate(detections.pixel_boxes(height, width)):
+    boxes = detections.pixel_boxes(height, width)
+    for k, box in enumerate(boxes):
         if _is_empty_in_box(masks[k], box, k, out.root):
             summary.skipped_empty += 1
             continue
@@ -138,7 +139,8 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
         out.write_json(f"{folder}/{PADDING}", padding)
         out.write_json(f"{folder}/{TOP_LEFT_CORNER}", [int(box[0]), int(box[1])])
         written.append(k)
-    out.write_image(EXTRACTED_MAP, cutout.remove_figures(image, masks[written]))
+    out.write_image(EXTRACTED_MAP, cutout.remove_figures(image, [masks[k] for k in written],
+                                                         boxes[written]))
     _remove_stale_character_dirs(out, len(written))
     out.write_json(MAP_CONFIG, {"numberOfCharacters": len(written), "width": width, "height": height})
     summary.files, summary.figures = out.written, len(written)
@@ -174,7 +176,7 @@ def extract_for_training(image: np.ndarray, detections: ImageDetections, figure_
 
     Args:
       image: uint8 [H, W, 3] RGB map (the one ``figure_map`` annotates).
-      detections: its detections, already filtered by score, with image-sized masks [K, H, W].
+      detections: its detections, already filtered by score, with masks (of this image).
       figure_map: the map's ground truth (``figure_folder.read_map``).
       output_dir: the folder shared by all maps (created; same-numbered files are replaced).
       start_index: the number of the first file written (``summary.next_index`` of the
@@ -190,13 +192,14 @@ def extract_for_training(image: np.ndarray, detections: ImageDetections, figure_
     if figure_map.instances.shape != image.shape[:2]:
         raise ValueError(f"{output_dir}: the ground-truth masks are {figure_map.instances.shape} "
                          f"but the image is {image.shape[:2]} (height, width)")
-    masks = _binary_masks(image, detections, mask_threshold, output_dir)
+    masks = _mask_crops(image, detections, mask_threshold, output_dir)
     out = OutputFolder(output_dir)
     for folder in (WITH_BACKGROUND_DIR, WITH_SOME_BACKGROUND_DIR, MASKS_DIR, KEYPOINTS_DIR):
         out.makedirs(folder)
     summary = ExtractionSummary(out.root, next_index=int(start_index))
-    matches = match_by_largest_overlap(masks, figure_map.instances, figure_map.num_figures)
-    for k, box in enumerate(detections.pixel_boxes(*image.shape[:2])):
+    boxes = detections.pixel_boxes(*image.shape[:2])
+    matches = match_by_largest_overlap(masks, boxes, figure_map.instances, figure_map.num_figures)
+    for k, box in enumerate(boxes):
         if _is_empty_in_box(masks[k], box, k, out.root):
             summary.skipped_empty += 1
             continue
@@ -217,12 +220,13 @@ def extract_for_training(image: np.ndarray, detections: ImageDetections, figure_
 def _write_training_figure(out: OutputFolder, index: int, image: np.ndarray, mask: np.ndarray,
                            box: np.ndarray, figure_map: FigureMap, figure: int,
                            image_format: str) -> None:
-    """The four files of detection ``mask``/``box`` matched to 0-based ground-truth ``figure``."""
-    body_parts = np.where(figure_map.instances == figure + 1, figure_map.body_parts,
-                          BACKGROUND_BODY_PART).astype(np.uint8)
+    """The four files of detection ``mask`` (its crop over ``box``) matched to 0-based
+    ground-truth ``figure``."""
+    instances, body_parts = cutout.crop(figure_map.instances, box), cutout.crop(figure_map.body_parts, box)
+    body_parts = np.where(instances == figure + 1, body_parts, BACKGROUND_BODY_PART).astype(np.uint8)
     keypoints = figure_map.keypoints[figure] if figure < len(figure_map.keypoints) else {}
     out.write_image(f"{WITH_BACKGROUND_DIR}/{index}.{image_format}", cutout.crop(image, box))
     out.write_image(f"{WITH_SOME_BACKGROUND_DIR}/{index}.{image_format}",
                     cutout.masked_on_white(image, mask, box))
-    out.write_image(f"{MASKS_DIR}/{index}.png", cutout.crop(body_parts, box))
+    out.write_image(f"{MASKS_DIR}/{index}.png", body_parts)
     out.write_json(f"{KEYPOINTS_DIR}/{index}.json", cutout.keypoints_in_crop(keypoints, box))

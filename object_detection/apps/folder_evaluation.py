@@ -30,6 +30,7 @@ from object_detection.evaluation.coco_evaluator import CocoEvaluator
 from object_detection.evaluation.coco_groundtruth_file import CocoGroundTruthFile
 from object_detection.core.detections import (DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD,
                                                  ImageDetections)
+from object_detection.core.tiling import TileOptions
 from object_detection.apps.drawing import draw_detections
 from object_detection.apps.extract_folder import check_image_folder
 from object_detection.apps.folder_runs import OutputNames, RunSummary, check_separate_folders
@@ -113,7 +114,8 @@ def evaluate_folder(model: ExportedModel, images_dir: str | os.PathLike,
                     ground_truth: CocoGroundTruthFile | None = None,
                     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                     mask_threshold: float = DEFAULT_MASK_THRESHOLD, batch_size: int = 1,
-                    progress: Progress = _quiet) -> FolderEvaluation:
+                    progress: Progress = _quiet,
+                    tiles: TileOptions | None = None) -> FolderEvaluation:
     """Draws the detections of every image of ``images_dir`` into ``output_dir`` and, with
     ``ground_truth``, writes and scores them (see the module docstring).
 
@@ -127,6 +129,9 @@ def evaluate_folder(model: ExportedModel, images_dir: str | os.PathLike,
       mask_threshold: mask probabilities above it are drawn and scored as the figure.
       batch_size: images per model call.
       progress: gets one line per map.
+      tiles: run each map in tiles (``core.tiling.TileOptions``), with a progress bar over
+        them; the COCO metrics then see the merged detections scoring above
+        ``tiled_detection.TILE_MIN_SCORE``.
     """
     from object_detection.export.inference import FolderReport  # TensorFlow, as the model
 
@@ -139,7 +144,8 @@ def evaluate_folder(model: ExportedModel, images_dir: str | os.PathLike,
         evaluator = CocoEvaluator(ground_truth.categories, mask_threshold)
     with_masks = ground_truth is not None and ground_truth.has_masks
     names, report = OutputNames(), FolderReport()
-    for path, image, detections in model.detect_folder(images_dir, batch_size, report=report):
+    for path, image, detections in model.detect_folder(images_dir, batch_size, report=report,
+                                                       tiles=tiles, show_progress=True):
         shown = detections.filter(score_threshold)
         drawn = out.write_image(names.name_for(path) + ".png",
                                 draw_detections(image, shown, category_names,
@@ -173,8 +179,7 @@ def _add_image(result: FolderEvaluation, evaluator: CocoEvaluator,
     except ValueError as error:
         result.not_evaluated.append((os.fspath(path), str(error)))
         return False
-    evaluator.add_detections(image_id, detections.boxes, detections.scores, detections.classes,
-                             masks=detections.masks, box_relative_masks=False)
+    evaluator.add_image_detections(image_id, detections)
     result.evaluated.append(os.fspath(path))
     return True
 

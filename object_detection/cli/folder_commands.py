@@ -6,7 +6,9 @@
 batch size), check the inputs, load the model, run it over the folder, print the summary, and
 fail when no map could be read. Each takes its script's parsed arguments (``--model``,
 ``--output_dir``, ``--score_threshold``, ``--mask_threshold``, ``--batch_size`` where the
-script has it, and its own) and returns the exit code.
+script has it, the ``--tile_*`` flags, and its own) and returns the exit code. With
+``--tile_size`` each map is run in tiles (``--batch_size`` of them per model call) with a
+progress bar over its tiles on stderr.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from object_detection.apps import extract_folder, folder_evaluation, folder_runs
 from object_detection.cli.exits import fail
-from object_detection.cli.flags import check_run_options
+from object_detection.cli.flags import check_run_options, tile_options
 
 
 def _folder_run(args: argparse.Namespace, input_dir: str, prepare: Callable[[], Any],
@@ -33,6 +35,7 @@ def _folder_run(args: argparse.Namespace, input_dir: str, prepare: Callable[[], 
                                 args.batch_size if batch_size else None)
     if problem:
         return fail(problem)
+    args.tiles = tile_options(args)
     from object_detection.export import inference
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     prepared = prepare()
@@ -53,7 +56,8 @@ def extract_for_animation(args: argparse.Namespace) -> int:
     def apply(model, _):
         return extract_folder.extract_folder_for_animation(
             model, args.images, args.output_dir, score_threshold=args.score_threshold,
-            mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print)
+            mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print,
+            tiles=args.tiles)
 
     return _folder_run(args, args.images, prepare, apply)
 
@@ -68,7 +72,8 @@ def extract_for_training(args: argparse.Namespace) -> int:
     def apply(model, _):
         return extract_folder.extract_folder_for_training(
             model, args.data, args.output_dir, score_threshold=args.score_threshold,
-            mask_threshold=args.mask_threshold, image_format=args.image_format, progress=print)
+            mask_threshold=args.mask_threshold, image_format=args.image_format, progress=print,
+            tiles=args.tiles)
 
     return _folder_run(args, args.data, prepare, apply, batch_size=False)
 
@@ -89,7 +94,7 @@ def evaluate(args: argparse.Namespace) -> int:
         return folder_evaluation.evaluate_folder(
             model, args.images, args.output_dir, names, ground_truth=ground_truth,
             score_threshold=args.score_threshold, mask_threshold=args.mask_threshold,
-            batch_size=args.batch_size, progress=print)
+            batch_size=args.batch_size, progress=print, tiles=args.tiles)
 
     def finish(result, prepared) -> int:
         if prepared[1] is None:

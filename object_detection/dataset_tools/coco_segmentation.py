@@ -14,6 +14,7 @@ from collections import defaultdict
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from object_detection.core import box_masks
 from object_detection.dataset_tools.annotation_values import finite_numbers
 
 
@@ -97,13 +98,7 @@ def rle_string_counts(counts: str | bytes, where: str) -> list[int]:
     return runs
 
 
-def rle_to_mask(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
-    """The [H, W] mask of alternating column-major runs (zeros first).
-
-    Raises ValueError naming ``where`` unless every run is a non-negative integer and the runs
-    add up to height x width (pycocotools would leave the rest of the mask uninitialised, or
-    write past it).
-    """
+def _check_runs(counts: list[int], height: int, width: int, where: str) -> None:
     for run in counts:
         if not (isinstance(run, int) and not isinstance(run, bool)) or run < 0:
             raise ValueError(f"{where}: RLE counts must be non-negative integers, got {run!r}")
@@ -111,6 +106,16 @@ def rle_to_mask(counts: list[int], height: int, width: int, where: str) -> np.nd
     if total != height * width:
         raise ValueError(f"{where}: RLE counts add up to {total} pixels but the mask is "
                          f"{width}x{height} = {height * width} pixels")
+
+
+def rle_to_mask(counts: list[int], height: int, width: int, where: str) -> np.ndarray:
+    """The [H, W] mask of alternating column-major runs (zeros first).
+
+    Raises ValueError naming ``where`` unless every run is a non-negative integer and the runs
+    add up to height x width (pycocotools would leave the rest of the mask uninitialised, or
+    write past it).
+    """
+    _check_runs(counts, height, width, where)
     values = np.arange(len(counts), dtype=np.int64) % 2
     flat = np.repeat(values.astype(np.uint8), counts)
     return np.ascontiguousarray(flat.reshape(width, height).T)
@@ -149,10 +154,56 @@ def segmentation_to_mask(segmentation: list | dict, height: int, width: int,
     raise ValueError(f"{where}: RLE counts must be a string or a list of ints")
 
 
+def _json_rle(rle: dict, height: int, width: int) -> dict:
+    counts = rle["counts"]
+    return {"size": [int(height), int(width)],
+            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def segmentation_to_rle(segmentation: list | dict, height: int, width: int,
+                        where: str) -> dict:
+    """A COCO ``segmentation`` as a compressed RLE, JSON-ready ({"size": [H, W], "counts":
+    str}), checked as ``segmentation_to_mask`` checks it but without making an image-sized
+    mask; ``mask_to_rle(segmentation_to_mask(...))`` is the same RLE."""
+    if isinstance(segmentation, list):
+        if not all(isinstance(p, list) for p in segmentation):
+            raise ValueError(f"{where}: polygon segmentation must be a list of [x, y, ...] lists")
+        checked = [_check_polygon(p, height, width, where) for p in segmentation]
+        checked = [p for p in checked if len(p) >= 6]
+        if not checked:
+            counts: list[int] = [height * width]
+        else:
+            return _json_rle(mask_utils.merge(mask_utils.frPyObjects(checked, height, width)),
+                             height, width)
+    else:
+        if not (isinstance(segmentation, dict) and "counts" in segmentation
+                and "size" in segmentation):
+            raise ValueError(f"{where}: segmentation is neither polygons nor an RLE dict")
+        _rle_size(segmentation, height, width, where)
+        counts = segmentation["counts"]
+        if isinstance(counts, (str, bytes)):
+            counts = rle_string_counts(counts, where)
+        elif not isinstance(counts, list):
+            raise ValueError(f"{where}: RLE counts must be a string or a list of ints")
+        _check_runs(counts, height, width, where)
+    return _json_rle(mask_utils.frPyObjects({"counts": counts, "size": [height, width]},
+                                            height, width), height, width)
+
+
 def mask_to_rle(mask: np.ndarray) -> dict:
     """Compressed RLE of a [H, W] mask, JSON-ready: {"size": [H, W], "counts": str}."""
     rle = mask_utils.encode(np.asfortranarray((mask != 0).astype(np.uint8)))
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def crop_to_rle(crop: np.ndarray, left: int, top: int, height: int, width: int) -> dict:
+    """Compressed RLE, JSON-ready, of the ``height x width`` image that is 0 everywhere but the
+    bool ``crop`` [h, w] at ``(left, top)``, without making the image-sized mask
+    (``core.box_masks.crop_rle_counts``); equal to ``mask_to_rle`` of that image."""
+    counts = box_masks.crop_rle_counts(crop, left, top, height, width)
+    rle = mask_utils.frPyObjects({"counts": counts, "size": [int(height), int(width)]},
+                                 int(height), int(width))
+    return _json_rle(rle, height, width)
 
 
 def _boundary_edges(mask: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:

@@ -33,8 +33,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from object_detection import atomic_files
-from object_detection.core import box_ops
-from object_detection.core.detections import DEFAULT_MASK_THRESHOLD
+from object_detection.core import box_masks, box_ops
+from object_detection.core.detections import DEFAULT_MASK_THRESHOLD, ImageDetections
+from object_detection.dataset_tools.coco_segmentation import crop_to_rle, mask_to_rle
 from object_detection.evaluation import metric_names
 from object_detection.fields import DetectionResultFields, InputFields
 
@@ -46,9 +47,6 @@ DETECTION_BOXES = DetectionResultFields.detection_boxes
 DETECTION_SCORES = DetectionResultFields.detection_scores
 DETECTION_CLASSES = DetectionResultFields.detection_classes
 DETECTION_MASKS = DetectionResultFields.detection_masks
-
-# Reframe at most this many image pixels (times masks) at once.
-_REFRAME_PIXELS_PER_CHUNK = 1 << 24
 
 IOU_TYPES = ("bbox", "segm", "both")
 
@@ -92,34 +90,33 @@ def _categories(categories: Sequence[Mapping] | Mapping[str, int]) -> list[dict]
     return result
 
 
-def _rle(mask: np.ndarray) -> dict:
-    """Compressed RLE of a [H, W] binary mask with ``counts`` as str (JSON-ready)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
 def _check_rows(where: str, name: str, array: np.ndarray, rows: int) -> None:
     if array.shape[0] != rows:
         raise ValueError(f"{where}: {name} has {array.shape[0]} rows, the boxes have {rows}")
 
 
 def _image_sized_rles(masks: np.ndarray, threshold: float) -> list[dict]:
-    return [_rle(m > threshold) for m in masks]
+    return [mask_to_rle(m > threshold) for m in masks]
 
 
 def _box_relative_rles(masks: np.ndarray, boxes: np.ndarray, height: int, width: int,
                        threshold: float) -> list[dict]:
-    """RLEs of box-relative ``[K, h, w]`` probabilities reframed into the image, thresholded."""
-    from object_detection.core.mask_ops import reframe_box_masks_to_image_masks  # TF, lazily
-
-    chunk = max(1, _REFRAME_PIXELS_PER_CHUNK // max(1, height * width))
+    """RLEs of box-relative ``[K, h, w]`` probabilities reframed into the image (as the OD
+    API reframes them, ``core.box_masks.paste_box_mask``) and thresholded, each made from its
+    box's pixel crop alone."""
+    windows = box_ops.to_pixel_crops(boxes.astype(np.float32), height, width)
     rles = []
-    for start in range(0, masks.shape[0], chunk):
-        image_masks = reframe_box_masks_to_image_masks(
-            masks[start:start + chunk].astype(np.float32),
-            boxes[start:start + chunk].astype(np.float32), height, width)
-        rles += _image_sized_rles(_to_numpy(image_masks), threshold)
+    for mask, box, window in zip(masks, boxes, windows):
+        crop = box_masks.paste_box_mask(mask, box, height, width, window) > threshold
+        rles.append(crop_to_rle(crop, int(window[0]), int(window[1]), height, width))
     return rles
+
+
+def _crop_rles(detections: ImageDetections, threshold: float) -> list[dict]:
+    """RLEs of the box-crop masks of ``detections``, thresholded."""
+    height, width = detections.image_size
+    return [crop_to_rle(detections.mask_crop(k, threshold), int(left), int(top), height, width)
+            for k, (left, top, _, _) in enumerate(detections.pixel_boxes())]
 
 
 def _nearest_resize(masks: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -160,7 +157,8 @@ class CocoEvaluator:
         _LOG.warning(message + " (%d such skips so far)", *args, self.skipped[reason])
 
     def add_groundtruth(self, image_id: int | str, boxes, classes, image_height: int,
-                        image_width: int, masks=None, is_crowd=None, area=None) -> None:
+                        image_width: int, masks=None, is_crowd=None, area=None,
+                        segmentations: Sequence[Mapping] | None = None) -> None:
         """Adds one image's ground truth.
 
         Args:
@@ -169,6 +167,9 @@ class CocoEvaluator:
             classes: ``[N]`` 1-based class ids (all in the categories).
             image_height, image_width: the image size in pixels (boxes are scaled to it).
             masks: optional ``[N, image_height, image_width]`` binary masks.
+            segmentations: instead of ``masks``, their ``N`` compressed RLEs (``{"size": [H,
+                W], "counts": str}``, e.g. ``coco_segmentation.segmentation_to_rle``): no
+                image-sized mask is made.
             is_crowd: optional ``[N]`` bools (default False).
             area: optional ``[N]`` areas in pixels; where absent or not positive: the mask's
                 pixel count with masks, else the box area (COCO's small/medium/large use it).
@@ -197,13 +198,22 @@ class CocoEvaluator:
         if given_area is not None:
             _check_rows(where, "area", given_area, n)
         rles = None
+        if masks is not None and segmentations is not None:
+            raise ValueError(f"{where}: give masks or segmentations, not both")
         if masks is not None:
             masks = _to_numpy(masks)
             if masks.shape != (n, height, width):
                 raise ValueError(f"{where}: masks have shape {masks.shape}, expected "
                                  f"{(n, height, width)}")
-            rles = [_rle(m != 0) for m in masks]
-        image = _Image(key, height, width, has_masks=masks is not None)
+            rles = [mask_to_rle(m) for m in masks]
+        if segmentations is not None:
+            rles = [dict(rle) for rle in segmentations]
+            _check_rows(where, "segmentations", np.zeros(len(rles)), n)
+            for rle in rles:
+                if list(rle.get("size", [])) != [height, width]:
+                    raise ValueError(f"{where}: a segmentation of size {rle.get('size')} in an "
+                                     f"image of {[height, width]} (height, width)")
+        image = _Image(key, height, width, has_masks=rles is not None)
         for i, box in enumerate(box_ops.to_coco(boxes, height, width)):
             x, y, w, h = (float(v) for v in box)
             if rles is not None:
@@ -219,6 +229,17 @@ class CocoEvaluator:
                 "category_id": int(classes[i]), "bbox": [x, y, w, h], "area": chosen,
                 "iscrowd": int(crowd[i]), "segmentation": segmentation})
         self._images[key] = image
+
+    def add_image_detections(self, image_id: int | str, detections: ImageDetections) -> None:
+        """Adds one image's ``ImageDetections`` (box-crop masks, RLE made from each crop);
+        they must be of the image's size as its ground truth gives it."""
+        key = _image_key(image_id)
+        image = self._images.get(key)
+        rles = None
+        if detections.masks is not None and image is not None:
+            detections.check_masks_fit(image.height, image.width, f"detections of image {key!r}")
+            rles = _crop_rles(detections, self.mask_threshold)
+        self._add(key, detections.boxes, detections.scores, detections.classes, rles)
 
     def add_detections(self, image_id: int | str, boxes, scores, classes, masks=None,
                        box_relative_masks: bool | None = None) -> None:
@@ -238,6 +259,28 @@ class CocoEvaluator:
         """
         key = _image_key(image_id)
         image = self._images.get(key)
+        rles = None
+        if masks is not None and image is not None:
+            masks = _to_numpy(masks)
+            k = _to_numpy(boxes).reshape(-1, 4).shape[0]
+            where = f"detections of image {key!r}"
+            if masks.ndim != 3 or masks.shape[0] != k:
+                raise ValueError(f"{where}: masks have shape {masks.shape}, expected [{k}, h, w]")
+            if box_relative_masks is None:
+                box_relative_masks = masks.shape[1:] != (image.height, image.width)
+            if box_relative_masks:
+                rles = _box_relative_rles(masks, _to_numpy(boxes).astype(np.float64).reshape(-1, 4),
+                                          image.height, image.width, self.mask_threshold)
+            else:
+                if masks.shape[1:] != (image.height, image.width):
+                    raise ValueError(f"{where}: image-sized masks are {masks.shape[1:]}, the "
+                                     f"image is {(image.height, image.width)}")
+                rles = _image_sized_rles(masks, self.mask_threshold)
+        self._add(key, boxes, scores, classes, rles)
+
+    def _add(self, key: int | str, boxes, scores, classes, rles: list[dict] | None) -> None:
+        """Adds one image's detections (with their mask RLEs, or None without masks)."""
+        image = self._images.get(key)
         if image is None:
             self._skip("detections_without_groundtruth", "image %r: detections without ground "
                        "truth skipped (add the ground truth first)", key)
@@ -253,21 +296,6 @@ class CocoEvaluator:
         classes = np.rint(_to_numpy(classes).astype(np.float64)).astype(np.int64).reshape(-1)
         _check_rows(where, "scores", scores, k)
         _check_rows(where, "classes", classes, k)
-        rles = None
-        if masks is not None:
-            masks = _to_numpy(masks)
-            if masks.ndim != 3 or masks.shape[0] != k:
-                raise ValueError(f"{where}: masks have shape {masks.shape}, expected [{k}, h, w]")
-            if box_relative_masks is None:
-                box_relative_masks = masks.shape[1:] != (image.height, image.width)
-            if box_relative_masks:
-                rles = _box_relative_rles(masks, boxes, image.height, image.width,
-                                          self.mask_threshold)
-            else:
-                if masks.shape[1:] != (image.height, image.width):
-                    raise ValueError(f"{where}: image-sized masks are {masks.shape[1:]}, the "
-                                     f"image is {(image.height, image.width)}")
-                rles = _image_sized_rles(masks, self.mask_threshold)
         detections = []
         for i, box in enumerate(box_ops.to_coco(boxes, image.height, image.width)):
             if int(classes[i]) not in self._category_ids:
@@ -280,7 +308,7 @@ class CocoEvaluator:
                 detection["segmentation"] = rles[i]
             detections.append(detection)
         image.detections = detections
-        image.detection_masks = masks is not None
+        image.detection_masks = rles is not None
 
     def add_batch(self, detections: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
         """Adds a batch: model outputs and the input batch they came from.

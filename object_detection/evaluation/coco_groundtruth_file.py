@@ -6,7 +6,9 @@ are found by the last component of their ``file_name`` (``"maps/a b.png"`` is th
 category ids integers >= 1, so that a results file written from them refers to the same ids.
 Annotations are read as the package's conventions want them: boxes normalized
 ``[ymin, xmin, ymax, xmax]`` (from ``bbox``, or from the mask without one), 1-based classes,
-uint8 ``[N, H, W]`` masks from polygon or RLE segmentations (``coco_segmentation``).
+and the segmentations (polygons or RLE) as checked compressed RLEs
+(``coco_segmentation.segmentation_to_rle``): no image-sized mask is made, so the ground truth of
+a map of thousands of pixels with a hundred figures stays small.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from object_detection.core import box_ops
-from object_detection.dataset_tools.coco_segmentation import segmentation_to_mask
+from object_detection.dataset_tools.coco_segmentation import segmentation_to_rle
 from object_detection.dataset_tools.coco_source import load_coco_json
 from object_detection.evaluation.coco_evaluator import CocoEvaluator
 
@@ -34,7 +36,8 @@ class GroundTruthImage:
       height, width: its declared size in pixels.
       boxes: float32 [N, 4] normalized [ymin, xmin, ymax, xmax].
       classes: int64 [N] category ids.
-      masks: uint8 [N, height, width] {0, 1}, or None when the file has no segmentations.
+      rles: the N segmentations as compressed RLEs (``{"size", "counts"}``), or None when the
+        file has no segmentations (``masks`` decodes them, image-sized).
       is_crowd: bool [N].
       area: float64 [N]; 0 where the annotation gives none.
     """
@@ -45,9 +48,19 @@ class GroundTruthImage:
     width: int
     boxes: np.ndarray
     classes: np.ndarray
-    masks: np.ndarray | None
+    rles: list[dict] | None
     is_crowd: np.ndarray
     area: np.ndarray
+
+    @property
+    def masks(self) -> np.ndarray | None:
+        """uint8 [N, height, width] {0, 1} masks decoded from ``rles`` (image-sized: for small
+        images), or None."""
+        if self.rles is None:
+            return None
+        if not self.rles:
+            return np.zeros((0, self.height, self.width), np.uint8)
+        return np.moveaxis(mask_utils.decode(self.rles), -1, 0).astype(np.uint8)
 
 
 def _is_id(value, minimum: int) -> bool:
@@ -124,30 +137,29 @@ class CocoGroundTruthFile:
         info = self._images[file_name]
         height, width = int(info["height"]), int(info["width"])
         annotations = self._annotations.get(info["id"], [])
-        boxes, masks = [], []
+        boxes, rles = [], []
         for annotation in annotations:
             where = f"{self.path}: annotation {annotation.get('id')}"
-            mask = None
+            rle = None
             if self.has_masks:
-                mask = segmentation_to_mask(annotation["segmentation"], height, width, where)
-                masks.append(mask)
-            boxes.append(self._box(annotation, mask, height, width, where))
+                rle = segmentation_to_rle(annotation["segmentation"], height, width, where)
+                rles.append(rle)
+            boxes.append(self._box(annotation, rle, height, width, where))
         return GroundTruthImage(
             image_id=int(info["id"]), file_name=file_name, height=height, width=width,
             boxes=np.array(boxes, np.float32).reshape(-1, 4),
             classes=np.array([a["category_id"] for a in annotations], np.int64),
-            masks=(np.array(masks, np.uint8).reshape(-1, height, width) if self.has_masks
-                   else None),
+            rles=rles if self.has_masks else None,
             is_crowd=np.array([bool(a.get("iscrowd", 0)) for a in annotations], bool),
             area=np.array([float(a.get("area") or 0.0) for a in annotations], np.float64))
 
     @staticmethod
-    def _box(annotation: dict, mask: np.ndarray | None, height: int, width: int,
+    def _box(annotation: dict, rle: dict | None, height: int, width: int,
              where: str) -> list[float]:
         """Normalized [ymin, xmin, ymax, xmax] of the annotation's bbox (or its mask's)."""
         bbox = annotation.get("bbox")
-        if bbox is None and mask is not None:
-            bbox = mask_utils.toBbox(mask_utils.encode(np.asfortranarray(mask))).tolist()
+        if bbox is None and rle is not None:
+            bbox = mask_utils.toBbox(rle).tolist()
         if not (isinstance(bbox, list) and len(bbox) == 4
                 and all(isinstance(v, (int, float)) for v in bbox)):
             raise ValueError(f"{where}: needs a bbox [x, y, width, height]")
@@ -166,6 +178,6 @@ class CocoGroundTruthFile:
                              f"{truth.height} (width x height) but the file is "
                              f"{image_width}x{image_height}")
         evaluator.add_groundtruth(truth.image_id, truth.boxes, truth.classes, truth.height,
-                                  truth.width, masks=truth.masks, is_crowd=truth.is_crowd,
-                                  area=truth.area)
+                                  truth.width, is_crowd=truth.is_crowd, area=truth.area,
+                                  segmentations=truth.rles)
         return truth.image_id

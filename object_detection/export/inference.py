@@ -5,10 +5,11 @@ SavedModel folder, or a frozen graph ``.pb``, and returns an ``ExportedModel``. 
 folder must be complete: its ``export.json`` present and every file it lists there at its size
 (``export_record.check_export``); temporary folders of an interrupted export are refused.
 Its ``detect`` gives ``ImageDetections`` of one image: normalized boxes, scores, 1-based
-classes, and image-sized mask probabilities pasted from the box-relative masks by
-``core.mask_ops.reframe_box_masks_to_image_masks`` (through
-``ImageDetections.from_model_output``). ``detect_folder`` goes over the images of a folder in
-name order, in batches, logging progress and every file it skips.
+classes, and mask probabilities over each box's pixel crop, pasted from the box-relative masks
+as the OD API reframes them (``ImageDetections.from_model_output``); with ``tile_size`` the
+map is run in overlapping tiles whose detections are merged (``tiled_detection``).
+``detect_folder`` goes over the images of a folder in name order, in batches (of tiles, when
+tiling), logging progress and every file it skips.
 
 Any model of another kind (no ``serving_default`` signature, missing detection outputs, a
 graph without ``image_tensor``) is refused with a ValueError of one sentence naming the path.
@@ -30,13 +31,14 @@ import tensorflow as tf
 from PIL import Image
 
 from object_detection import atomic_files
-from object_detection.export import export_record, frozen_graph, image_files
+from object_detection.export import export_record, frozen_graph, image_files, tiled_detection
 from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSOR,
                                                       FLOAT_IMAGE_TENSOR, IMAGE_TENSOR,
                                                       SAVED_MODEL_DIR, SIGNATURE, TF_EXAMPLE)
 from object_detection.fields import DetectionResultFields as Fields
 from object_detection.fields import TfExampleKeys
 from object_detection.core.detections import ImageDetections, check_image
+from object_detection.core.tiling import DEFAULT_TILE_OVERLAP, TileOptions
 from object_detection.training.run_settings import PIPELINE_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
@@ -264,11 +266,29 @@ class ExportedModel:
         return result
 
     def detect(self, image: np.ndarray | str | os.PathLike,
-               score_threshold: float | None = None) -> ImageDetections:
-        """Detections of one uint8 [H, W, 3] RGB image or image file."""
+               score_threshold: float | None = None, *, tile_size: int = 0,
+               tile_overlap: float = DEFAULT_TILE_OVERLAP, tile_full_pass: bool = True,
+               tiles: TileOptions | None = None, show_progress: bool = False
+               ) -> ImageDetections:
+        """Detections of one uint8 [H, W, 3] RGB image or image file.
+
+        With ``tile_size`` > 0 (pixels of the image) the image is run in tiles overlapping
+        by ``tile_overlap`` (a fraction), plus the whole image when ``tile_full_pass``, and
+        the detections merged (``tiled_detection.detect_tiled``); ``tiles`` gives every
+        tiling option at once instead (merge method, batch size, ...). ``show_progress``:
+        a progress bar over the tiles on stderr.
+        """
+        name = "tiles"
         if isinstance(image, (str, os.PathLike)):
+            name = Path(image).name
             image = image_files.read_rgb(image)
-        return self.detect_batch([check_image(image)], score_threshold)[0]
+        image = check_image(image)
+        if tiles is None:
+            tiles = TileOptions(tile_size, tile_overlap, tile_full_pass)
+        if tiles.enabled:
+            return tiled_detection.detect_tiled(self.run, image, tiles, score_threshold,
+                                                description=name, show_progress=show_progress)
+        return self.detect_batch([image], score_threshold)[0]
 
     def _batchable(self, batch: list[np.ndarray], image: np.ndarray) -> bool:
         strings = self.input_type in (ENCODED_IMAGE_STRING_TENSOR, TF_EXAMPLE)
@@ -276,13 +296,17 @@ class ExportedModel:
 
     def detect_folder(self, folder: str | os.PathLike, batch_size: int = 1, *,
                       score_threshold: float | None = None,
-                      report: FolderReport | None = None
+                      report: FolderReport | None = None, tiles: TileOptions | None = None,
+                      show_progress: bool = False
                       ) -> Iterator[tuple[Path, np.ndarray, ImageDetections]]:
         """Yields ``(path, image uint8 [H, W, 3], detections)`` for each image file of
         ``folder`` in name order.
 
         Images go to the model ``batch_size`` at a time (for tensor inputs, consecutive images
-        of one size). Other files and sub-folders are skipped and unreadable images reported,
+        of one size). With ``tiles`` (enabled), each image is run on its own, in tiles
+        (``detect``; ``batch_size`` is then ignored: ``tiles.batch_size`` tiles go to the model
+        at a time), with a progress bar over its tiles when ``show_progress``. Other files and
+        sub-folders are skipped and unreadable images reported,
         each with a logged warning, and recorded in ``report`` when given, as are images that
         are symbolic links (a warning for those leading outside ``folder``). FileNotFoundError
         when the folder is missing, ValueError when it holds no image files.
@@ -317,6 +341,12 @@ class ExportedModel:
                 logger.warning("skipping %s", error)
                 report.unreadable.append((os.fspath(path), str(error)))
                 continue
+            if tiles is not None and tiles.enabled:
+                detections = tiled_detection.detect_tiled(
+                    self.run, image, tiles, score_threshold, description=path.name,
+                    show_progress=show_progress)
+                yield self._report(path, image, detections, report, total)
+                continue
             if len(batch) == batch_size or not self._batchable([b[1] for b in batch], image):
                 yield from self._finish(batch, score_threshold, report, total)
                 batch = []
@@ -331,8 +361,14 @@ class ExportedModel:
             return
         results = self.detect_batch([image for _, image in batch], score_threshold)
         for (path, image), detections in zip(batch, results):
-            report.processed.append(os.fspath(path))
-            report.detections += len(detections)
-            logger.info("[%d/%d] %s: %d detections", len(report.processed), total, path.name,
-                        len(detections))
-            yield path, image, detections
+            yield self._report(path, image, detections, report, total)
+
+    @staticmethod
+    def _report(path: Path, image: np.ndarray, detections: ImageDetections,
+                report: FolderReport, total: int
+                ) -> tuple[Path, np.ndarray, ImageDetections]:
+        report.processed.append(os.fspath(path))
+        report.detections += len(detections)
+        logger.info("[%d/%d] %s: %d detections", len(report.processed), total, path.name,
+                    len(detections))
+        return path, image, detections

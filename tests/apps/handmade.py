@@ -33,7 +33,7 @@ def smooth_map() -> np.ndarray:
 
 def mask_a() -> np.ndarray:
     """float [40, 60]: 0.9 on rows 12..28 x columns 9..20 but (12, 9), 0.5 (not above 0.5) at
-    (12, 9), 0.2 elsewhere."""
+    (12, 9), 0.2 elsewhere (inside box A where above 0.5)."""
     mask = np.full((HEIGHT, WIDTH), 0.2, np.float32)
     mask[12:29, 9:21] = 0.9
     mask[12, 9] = 0.5
@@ -41,18 +41,23 @@ def mask_a() -> np.ndarray:
 
 
 def mask_b() -> np.ndarray:
-    """float [40, 60]: 0.8 on rows 22..33 x columns 33..50."""
+    """float [40, 60]: 0.8 on rows 22..33 x columns 33..50 (inside box B)."""
     mask = np.zeros((HEIGHT, WIDTH), np.float32)
     mask[22:34, 33:51] = 0.8
     return mask
 
 
 def detections(boxes, masks, scores=None, classes=None) -> ImageDetections:
+    """Detections of ``boxes`` with image-sized ``masks`` [H, W] (cut to their box crops:
+    every mask above 0.5 here lies inside its box), scores 0.9 and class 1 by default."""
     count = len(boxes)
     scores = [0.9] * count if scores is None else scores
     classes = [1] * count if classes is None else classes
-    return ImageDetections(np.array(boxes, np.float32).reshape(-1, 4), np.array(scores),
-                           np.array(classes), np.stack(masks) if count else None)
+    boxes = np.array(boxes, np.float32).reshape(-1, 4)
+    if not count:
+        return ImageDetections(boxes, np.array(scores), np.array(classes))
+    return ImageDetections.from_image_masks(boxes, np.array(scores), np.array(classes),
+                                            np.stack(masks))
 
 
 def two_figures() -> ImageDetections:

@@ -17,8 +17,9 @@ def test_cut_out_is_opaque_exactly_on_the_mask():
     image = _image()
     mask = np.zeros((5, 7), bool)
     mask[1, 2] = mask[2, 3] = True
-    mask[0, 0] = True                                   # outside the box: ignored
-    figure = cutout.cut_out(image, mask, (2, 1, 5, 4))  # columns 2..4, rows 1..3
+    mask[0, 0] = True                                   # outside the box: not in its crop
+    box = (2, 1, 5, 4)                                  # columns 2..4, rows 1..3
+    figure = cutout.cut_out(image, cutout.crop(mask, box), box)
     assert figure.shape == (3, 3, 4)
     expected = np.zeros((3, 3, 4), np.uint8)
     expected[0, 0] = [20, 10, 3, 255]
@@ -28,8 +29,8 @@ def test_cut_out_is_opaque_exactly_on_the_mask():
 
 def test_masked_on_white_keeps_the_mask_and_whitens_the_rest():
     image = _image()
-    mask = np.zeros((5, 7), bool)
-    mask[2, 3] = True
+    mask = np.zeros((3, 3), bool)                       # the crop over the box
+    mask[1, 1] = True                                   # image pixel (2, 3)
     crop = cutout.masked_on_white(image, mask, (2, 1, 5, 4))
     expected = np.full((3, 3, 3), 255, np.uint8)
     expected[1, 1] = [30, 20, 3]
@@ -61,15 +62,30 @@ def test_pad_to_square_places_the_picture_at_its_offset():
     np.testing.assert_array_equal(square[..., 0].sum(axis=0), [35, 35, 5, 5, 35])
 
 
+def test_mask_crops_of_another_size_than_the_box_are_refused():
+    image = _image()
+    box = (2, 1, 5, 4)                                  # 3 x 3
+    for bad in (np.zeros((5, 7), bool), np.zeros((3, 4), bool), np.zeros((4, 3), bool)):
+        with pytest.raises(ValueError, match="mask crop"):
+            cutout.cut_out(image, bad, box)
+        with pytest.raises(ValueError, match="mask crop"):
+            cutout.masked_on_white(image, bad, box)
+        with pytest.raises(ValueError, match="mask crop"):
+            cutout.remove_figures(image, [bad], [box])
+
+
 def test_remove_figures_paints_every_mask_white():
     image = _image()
-    masks = np.zeros((2, 5, 7), bool)
+    masks = np.zeros((2, 5, 7), bool)                   # image-sized, for the expectation
     masks[0, 0, 0] = masks[1, 4, 6] = masks[1, 2, 2] = True
-    result = cutout.remove_figures(image, masks)
+    boxes = [(0, 0, 1, 1), (2, 2, 7, 5)]                # each mask lies inside its box
+    crops = [cutout.crop(mask, box) for mask, box in zip(masks, boxes)]
+    assert [crop.sum() for crop in crops] == [1, 2]
+    result = cutout.remove_figures(image, crops, boxes)
     changed = np.any(result != image, axis=-1)
     np.testing.assert_array_equal(changed, masks[0] | masks[1])
     assert np.all(result[changed] == 255)
-    np.testing.assert_array_equal(cutout.remove_figures(image, masks[:0]), image)
+    np.testing.assert_array_equal(cutout.remove_figures(image, [], []), image)
 
 
 def test_keypoints_move_into_the_crop_and_outside_ones_are_dropped():

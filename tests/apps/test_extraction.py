@@ -56,7 +56,7 @@ def test_animation_layout_and_contents(tmp_path):
     # B: 27 x 15 crop at (30, 20) -> square 27, round(12 / 2) = 6 rows on top
     assert _json(out / "char1/topLeftCorner.json") == [30, 20]
     assert _json(out / "char1/padding.json") == [0, 6]
-    masks = two_figures().binary_masks()
+    masks = np.stack(list(two_figures().image_masks()))
     for k, (box, (dx, dy), side) in enumerate([(PIXEL_BOX_A, (2, 0), 20), (PIXEL_BOX_B, (0, 6), 27)]):
         figure = Image.open(out / f"char{k}/image.png")
         assert figure.mode == "RGBA" and figure.size == (side, side)
@@ -120,7 +120,7 @@ def test_animation_rerun_interrupted_leaves_the_map_folder_without_config(tmp_pa
 
 
 def test_animation_bad_inputs(tmp_path):
-    with pytest.raises(ValueError, match="masks are 60x40 .* image is 61x40"):
+    with pytest.raises(ValueError, match="masks are of a 60x40 image .* image is 61x40"):
         extract_for_animation(np.zeros((HEIGHT, WIDTH + 1, 3), np.uint8), two_figures(), str(tmp_path))
     no_masks = ImageDetections([BOX_A], [0.9], [1])
     with pytest.raises(ValueError, match="no masks"):
@@ -176,7 +176,7 @@ def test_training_matches_crops_and_keypoints(tmp_path):
              for d, ext in (("images_with_background", "png"), ("images_with_some_background", "png"),
                             ("masks", "png"), ("keypoints", "json"))]
     assert _tree(out) == sorted(names)
-    masks = _training_detections().binary_masks()
+    masks = np.stack(list(_training_detections().image_masks()))
     box_d = (15, 20, 38, 30)
     for index, k, box, figure in ((5, 0, PIXEL_BOX_A, 1), (6, 2, PIXEL_BOX_B, 2), (7, 3, box_d, 2)):
         left, top, right, bottom = box

@@ -32,7 +32,7 @@ def _ground_truth(path, model, maps) -> dict:
     height, width = image.shape[:2]
     best = model.detect(image)
     ymin, xmin, ymax, xmax = best.boxes[0].astype(float)
-    rle = mask_utils.encode(np.asfortranarray(best.binary_masks(0.5)[0].astype(np.uint8)))
+    rle = mask_utils.encode(np.asfortranarray(best.image_mask(0, 0.5).astype(np.uint8)))
     assert mask_utils.area(rle) > 0
     data = {
         "images": [{"id": 7, "file_name": MAP_ONE, "height": height, "width": width},

@@ -24,7 +24,7 @@ def _expected_figures(model, image: np.ndarray) -> list[tuple[int, int, int, int
     height, width = image.shape[:2]
     boxes = []
     for (ymin, xmin, ymax, xmax), mask in zip(np.clip(detections.boxes, 0, 1),
-                                              detections.binary_masks(0.5)):
+                                              detections.image_masks(0.5)):
         left, top = int(np.float32(width) * xmin), int(np.float32(height) * ymin)
         right = min(int(np.float32(width) * xmax) + 1, width)
         bottom = min(int(np.float32(height) * ymax) + 1, height)

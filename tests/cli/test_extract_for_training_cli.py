@@ -57,7 +57,7 @@ def _expected(model, figure_map, image: np.ndarray) -> list[tuple[tuple[int, ...
     detections = model.detect(image, THRESHOLD)
     height, width = image.shape[:2]
     result = []
-    for box, mask in zip(detections.pixel_boxes(height, width), detections.binary_masks(0.5)):
+    for box, mask in zip(detections.pixel_boxes(height, width), detections.image_masks(0.5)):
         left, top, right, bottom = (int(v) for v in box)
         if not mask[top:bottom, left:right].any():
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from pycocotools import mask as mask_utils
 
 from object_detection.dataset_tools.coco_segmentation import (
@@ -62,3 +63,32 @@ def test_rle_round_trip_and_formats():
     np.testing.assert_array_equal(segmentation_to_mask(uncompressed, 6, 7, "x"), mask)
     polygon = [[2, 1, 6, 1, 6, 3, 2, 3]]
     np.testing.assert_array_equal(segmentation_to_mask(polygon, 6, 7, "x"), mask)
+
+
+def test_segmentation_to_rle_equals_the_rle_of_the_decoded_mask():
+    """Polygons, RLE strings, uncompressed counts, degenerate polygons: one RLE either way."""
+    from object_detection.dataset_tools.coco_segmentation import segmentation_to_rle
+
+    mask = np.zeros((6, 7), np.uint8)
+    mask[1:3, 2:6] = 1
+    for segmentation in (mask_to_rle(mask), {"size": [6, 7], "counts": [13, 2, 4, 2, 4, 2, 4, 2, 9]},
+                         [[2, 1, 6, 1, 6, 3, 2, 3]], [[0.5, 0.5, 6.2, 0.7, 3.1, 5.9]],
+                         [[1, 1, 2, 2]]):
+        expected = mask_to_rle(segmentation_to_mask(segmentation, 6, 7, "x"))
+        assert segmentation_to_rle(segmentation, 6, 7, "x") == expected
+
+
+@pytest.mark.parametrize("segmentation, problem", [
+    ({"size": [6, 7], "counts": [13, 2]}, "add up to 15"),
+    ({"size": [5, 7], "counts": [35]}, "7x5"),
+    ({"size": [6, 7], "counts": [40, -2, 4]}, "non-negative"),
+    ([[1, 1, 2]], "odd number"),
+    ("nonsense", "neither polygons nor an RLE"),
+])
+def test_segmentation_to_rle_refuses_what_segmentation_to_mask_refuses(segmentation, problem):
+    from object_detection.dataset_tools.coco_segmentation import segmentation_to_rle
+
+    with pytest.raises(ValueError, match=problem):
+        segmentation_to_rle(segmentation, 6, 7, "x")
+    with pytest.raises(ValueError, match=problem):
+        segmentation_to_mask(segmentation, 6, 7, "x")

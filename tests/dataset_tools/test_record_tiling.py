@@ -365,11 +365,11 @@ def test_cli_cuts_a_figure_folder_into_tiles(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags, problem", [
-    (["--tile_size", "-3"], "tile size must be a positive number of pixels, got -3"),
+    (["--tile_size", "-3"], "--tile_size must be 0 (off) or a positive number of pixels, got -3"),
     (["--tile_size", "64", "--tile_overlap", "1.5"],
-     "tile overlap must be a fraction at least 0 and below 1, got 1.5"),
-    (["--tile_size", "64", "--min_visible", "0"], "above 0 and at most 1, got 0.0"),
-    (["--tile_size", "64", "--min_visible", "1.01"], "above 0 and at most 1, got 1.01"),
+     "--tile_overlap must be at least 0 and below 1, got 1.5"),
+    (["--tile_size", "64", "--min_visible", "0"], "--min_visible must be above 0 and at most 1, got 0.0"),
+    (["--tile_size", "64", "--min_visible", "1.01"], "--min_visible must be above 0 and at most 1, got 1.01"),
 ])
 def test_cli_bad_tile_flags_stop_with_one_error_line(tmp_path, capsys, flags, problem):
     folder = _small_folder(tmp_path)

@@ -1,5 +1,5 @@
 """The inference library: loading an export folder, a SavedModel or a frozen graph, detections
-with image-sized masks, going over a folder (odd names, other files, broken images, batches),
+with box-crop masks (the OD API's reframing over each pixel box), going over a folder (odd names, other files, broken images, batches),
 and models of the wrong kind."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PIL import Image
 
 from object_detection.export import inference
 from object_detection.core.detections import ImageDetections
+from object_detection.core.mask_ops import reframe_box_masks_to_image_masks
 
 from tests.export.conftest import sample_image
 
@@ -28,12 +29,22 @@ def _expected(tiny_export) -> ImageDetections:
     return ImageDetections.from_model_output(tiny_export.reference, 0, *image.shape[:2])
 
 
+def _float_image_masks(detections: ImageDetections) -> np.ndarray:
+    """float32 [K, H, W]: each box crop of mask probabilities placed in the image, 0 elsewhere."""
+    masks = np.zeros((len(detections),) + detections.image_size, np.float32)
+    for k, (left, top, right, bottom) in enumerate(detections.pixel_boxes()):
+        masks[k, top:bottom, left:right] = detections.masks[k]
+    return masks
+
+
 def _assert_same(actual: ImageDetections, expected: ImageDetections, atol: float = 1e-4) -> None:
     assert len(actual) == len(expected) > 0
     np.testing.assert_allclose(actual.boxes, expected.boxes, atol=atol)
     np.testing.assert_allclose(actual.scores, expected.scores, atol=atol)
     np.testing.assert_array_equal(actual.classes, expected.classes)
-    np.testing.assert_allclose(actual.masks, expected.masks, atol=1e-3)
+    assert actual.image_size == expected.image_size
+    # (placed in the image: boxes a hair apart may crop a pixel more or less)
+    np.testing.assert_allclose(_float_image_masks(actual), _float_image_masks(expected), atol=1e-3)
 
 
 def test_load_chooses_by_path(tiny_export, saved_model):
@@ -45,17 +56,28 @@ def test_load_chooses_by_path(tiny_export, saved_model):
     assert frozen.kind == "frozen_graph" and frozen.input_type == "image_tensor"
 
 
-def test_detect_gives_image_sized_masks_inside_the_boxes(tiny_export, saved_model):
+def test_detect_gives_box_crops_of_the_reframed_masks(tiny_export, saved_model):
     image = tiny_export.image
     detections = saved_model.detect(image)
     _assert_same(detections, _expected(tiny_export))
-    assert detections.masks.shape == (len(detections), 80, 100)
-    # Outside its box (one pixel of margin for bilinear edges) every mask is 0.
-    for mask, (left, top, right, bottom) in zip(detections.masks,
-                                                detections.pixel_boxes(80, 100)):
-        outside = np.ones_like(mask, bool)
-        outside[max(top - 1, 0):bottom + 1, max(left - 1, 0):right + 1] = False
-        assert np.all(mask[outside] == 0)
+    assert detections.image_size == (80, 100) and len(detections.masks) == len(detections)
+    # Each crop is the OD API's reframing (TensorFlow, image-sized) of the model's own
+    # box-relative mask, over the box's pixel crop; outside it the reframing is 0.
+    raw = saved_model.run([image])
+    count = int(raw["num_detections"][0])
+    assert count == len(detections)
+    reframed = reframe_box_masks_to_image_masks(
+        raw["detection_masks"][0, :count], raw["detection_boxes"][0, :count], 80, 100).numpy()
+    np.testing.assert_array_equal(detections.boxes, raw["detection_boxes"][0, :count])
+    for k, (left, top, right, bottom) in enumerate(detections.pixel_boxes()):
+        crop = detections.masks[k]
+        assert crop.dtype == np.float32 and crop.shape == (bottom - top, right - left)
+        np.testing.assert_allclose(crop, reframed[k, top:bottom, left:right], rtol=0, atol=1e-6)
+        outside = np.ones((80, 100), bool)
+        outside[top:bottom, left:right] = False
+        assert np.all(reframed[k][outside] == 0)
+        np.testing.assert_array_equal(detections.image_mask(k), reframed[k] > 0.5)
+    assert any(detections.mask_crop(k).any() for k in range(len(detections)))
     kept = saved_model.detect(image, score_threshold=0.47)
     assert len(kept) == int(np.sum(detections.scores > 0.47)) and np.all(kept.scores > 0.47)
 
@@ -84,7 +106,7 @@ def test_detect_folder_odd_names_other_files_broken_images_batches(tiny_export, 
     for path, image, detections in results:
         np.testing.assert_array_equal(image, images[path.name])
         _assert_same(detections, saved_model.detect(image))  # batched = one by one
-        assert detections.mask_shape == image.shape[:2]
+        assert detections.image_size == image.shape[:2]
     assert report.skipped[0] == (str(tmp_path / ".c.png.tmp-999-0a1b2c3d"),
                                  "a temporary file left by an interrupted write")
     assert [p for p, _ in report.skipped[1:]] == [str(tmp_path / "notes.txt"),

@@ -26,6 +26,7 @@ import os
 import sys
 
 from object_detection import cli
+from object_detection.cli.flags import tile_flags_problem
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -96,11 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    if args.tile_size < 0:
-        return cli.fail(f"--tile_size must be 0 (off) or a positive number of pixels, got "
-                        f"{args.tile_size}")
-    if not 0.0 <= args.tile_overlap < 1.0:
-        return cli.fail(f"--tile_overlap must be at least 0 and below 1, got {args.tile_overlap}")
+    problem = tile_flags_problem(args.tile_size, args.tile_overlap)
+    if problem:
+        return cli.fail(problem)
     if not 0.0 < args.min_visible <= 1.0:
         return cli.fail(f"--min_visible must be above 0 and at most 1, got {args.min_visible}")
     tiling = RecordTiling(args.tile_size, args.tile_overlap, args.min_visible,

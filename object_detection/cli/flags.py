@@ -87,14 +87,22 @@ def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
                             f"{tiling.DEFAULT_MATCH_THRESHOLD})")
 
 
+def tile_flags_problem(tile_size: int, tile_overlap: float) -> str | None:
+    """The one-sentence problem with ``--tile_size`` / ``--tile_overlap``, or None (shared by
+    the folder commands and ``create_mask_tf_record.py``)."""
+    if tile_size < 0:
+        return f"--tile_size must be 0 (off) or a positive number of pixels, got {tile_size}"
+    if not 0.0 <= tile_overlap < 1.0:
+        return f"--tile_overlap must be at least 0 and below 1, got {tile_overlap}"
+    return None
+
+
 def tile_options(args: argparse.Namespace) -> tiling.TileOptions:
     """The ``TileOptions`` of parsed ``add_tile_arguments`` flags (``--batch_size`` tiles per
     model call where the command has it); ValueError naming the flag for a bad value."""
-    if args.tile_size < 0:
-        raise ValueError(f"--tile_size must be 0 (off) or a positive number of pixels, got "
-                         f"{args.tile_size}")
-    if not 0.0 <= args.tile_overlap < 1.0:
-        raise ValueError(f"--tile_overlap must be at least 0 and below 1, got {args.tile_overlap}")
+    problem = tile_flags_problem(args.tile_size, args.tile_overlap)
+    if problem:
+        raise ValueError(problem)
     if not 0.0 <= args.tile_match_threshold <= 1.0:
         raise ValueError(f"--tile_match_threshold must be between 0 and 1, got "
                          f"{args.tile_match_threshold}")

@@ -128,9 +128,8 @@ def _build(detections: ImageDetections, boxes: list, scores: list, classes: list
     """The merged detections, sorted by score (stable), masks united per group."""
     height, width = detections.image_size
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
-    pixel = np.asarray(boxes, np.float64).reshape(-1, 4)[order]
-    normalized = np.stack([pixel[:, 1] / height, pixel[:, 0] / width,
-                           pixel[:, 3] / height, pixel[:, 2] / width], axis=1)
+    x1, y1, x2, y2 = np.asarray(boxes, np.float64).reshape(-1, 4)[order].T   # SAHI's order
+    normalized = box_ops.normalized_from_pixels(np.stack([y1, x1, y2, x2], axis=1), height, width)
     normalized = np.clip(normalized, 0.0, 1.0).astype(np.float32)
     masks = None
     if detections.masks is not None:

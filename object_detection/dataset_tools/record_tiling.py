@@ -45,7 +45,6 @@ _LOG = logging.getLogger(__name__)
 
 DEFAULT_MIN_VISIBLE = 0.5
 IN_NO_TILE = "visible below the minimum fraction in every tile"
-PIXEL_DECIMALS = 3   # box-only boxes and keypoints in map pixels, rounded to 1/1000 pixel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,14 +100,14 @@ def encode_png(pixels: np.ndarray) -> EncodedImage:
 
 def _pixels(normalized: np.ndarray, size: int) -> np.ndarray:
     """Normalized coordinates as float64 pixels of a side of ``size``, rounded to
-    ``PIXEL_DECIMALS`` (float32 normalization error removed from integer coordinates)."""
-    return np.round(normalized.astype(np.float64) * size, PIXEL_DECIMALS)
+    ``box_ops.PIXEL_DECIMALS`` (float32 normalization error removed from integer coordinates),
+    as ``box_ops.absolute_pixels`` rounds boxes."""
+    return np.round(normalized.astype(np.float64) * size, box_ops.PIXEL_DECIMALS)
 
 
 def _pixel_boxes(image: AnnotatedImage) -> np.ndarray:
     """float64 [N, 4] (ymin, xmin, ymax, xmax) map pixels of the image's boxes."""
-    scale = np.array([image.height, image.width, image.height, image.width], np.float64)
-    return np.round(image.boxes.astype(np.float64) * scale, PIXEL_DECIMALS)
+    return box_ops.absolute_pixels(image.boxes, image.height, image.width)
 
 
 def _clip_to_tile(boxes: np.ndarray, tile: np.ndarray) -> np.ndarray:
@@ -162,8 +161,8 @@ def _tile_keypoints(image: AnnotatedImage, keep: np.ndarray, tile: np.ndarray
     return points.astype(np.float32), visibilities.astype(np.int32)
 
 
-def cut_tile(image: AnnotatedImage, pixels: np.ndarray | None, tile: np.ndarray, keep: np.ndarray
-             ) -> AnnotatedImage:
+def cut_tile(image: AnnotatedImage, pixels: np.ndarray | None, tile: np.ndarray, keep: np.ndarray,
+             mask_pixels: np.ndarray | None = None) -> AnnotatedImage:
     """The ``AnnotatedImage`` of one tile of ``image``.
 
     Args:
@@ -171,6 +170,7 @@ def cut_tile(image: AnnotatedImage, pixels: np.ndarray | None, tile: np.ndarray,
         whole map: the map's encoded image is kept).
       tile: int (left, top, right, bottom) in map pixels, right and bottom exclusive.
       keep: bool [N], the instances the tile keeps (see ``visible_fractions``).
+      mask_pixels: int [N], the pixel counts of the map's masks, when already counted.
     """
     left, top, right, bottom = (int(v) for v in tile)
     th, tw = bottom - top, right - left
@@ -182,10 +182,12 @@ def cut_tile(image: AnnotatedImage, pixels: np.ndarray | None, tile: np.ndarray,
     masks = None
     if image.masks is not None:
         masks = np.ascontiguousarray(image.masks[indices, top:bottom, left:right])
+        if mask_pixels is None:
+            mask_pixels = _mask_pixels(image.masks)
         for j, i in enumerate(indices):
             xmin, ymin, xmax, ymax = mask_box(masks[j])
             boxes[j] = (ymin, xmin, ymax, xmax)
-            full = int(np.count_nonzero(image.masks[i]))
+            full = int(mask_pixels[i])
             # exact for integers: the pixel count of the cropped mask where area == pixel count
             areas[j] = float(image.areas[i]) * int(np.count_nonzero(masks[j])) / full
     else:
@@ -221,7 +223,7 @@ def tile_image(image: AnnotatedImage, options: RecordTiling, stats: ConversionSt
         if not keep.any() and not options.keep_empty:
             stats.empty_tiles_dropped += 1
             continue
-        yield cut_tile(image, pixels, tile, keep)
+        yield cut_tile(image, pixels, tile, keep, mask_pixels)
     for i in np.flatnonzero(~kept_somewhere):
         skip(stats, image.filename, IN_NO_TILE,
              f"instance {i + 1} (min visible {options.min_visible:g})", logger=_LOG,

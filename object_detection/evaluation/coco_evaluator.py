@@ -259,18 +259,19 @@ class CocoEvaluator:
         """
         key = _image_key(image_id)
         image = self._images.get(key)
+        boxes = _to_numpy(boxes).astype(np.float64).reshape(-1, 4)
         rles = None
         if masks is not None and image is not None:
             masks = _to_numpy(masks)
-            k = _to_numpy(boxes).reshape(-1, 4).shape[0]
+            k = boxes.shape[0]
             where = f"detections of image {key!r}"
             if masks.ndim != 3 or masks.shape[0] != k:
                 raise ValueError(f"{where}: masks have shape {masks.shape}, expected [{k}, h, w]")
             if box_relative_masks is None:
                 box_relative_masks = masks.shape[1:] != (image.height, image.width)
             if box_relative_masks:
-                rles = _box_relative_rles(masks, _to_numpy(boxes).astype(np.float64).reshape(-1, 4),
-                                          image.height, image.width, self.mask_threshold)
+                rles = _box_relative_rles(masks, boxes, image.height, image.width,
+                                          self.mask_threshold)
             else:
                 if masks.shape[1:] != (image.height, image.width):
                     raise ValueError(f"{where}: image-sized masks are {masks.shape[1:]}, the "

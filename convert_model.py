@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="input of the SavedModel: uint8 images, encoded image strings, "
                              "serialized tf.Examples or float32 images (default image_tensor; "
                              "the frozen graph always takes image_tensor)")
+    parser.add_argument("--precision", default="float32",
+                        choices=export_command.PRECISION_CHOICES,
+                        help="what the exported graphs compute in: float32, or bfloat16 (mixed: "
+                             "convolutions and matrix products in bfloat16; inputs, outputs and "
+                             "the checkpoint float32; fast on GPUs from Ampere on and CPUs with "
+                             "AVX512_BF16 or AMX, a warning elsewhere). Default float32")
     parser.add_argument("--pipeline_config", metavar="PATH",
                         help="with --model_dir: the pipeline config to build the model from "
                              "(default RUN/pipeline.config)")

@@ -21,6 +21,7 @@ import logging
 from object_detection.builders import hyperparams_builder
 from object_detection.config import supported
 from object_detection.core import anchor_generator as anchor_lib
+from object_detection.core import precision as precision_lib
 from object_detection.core.hyperparams import LayerHyperparams, default_hyperparams
 from object_detection.meta_architectures.box_head import BoxClassifierHead
 from object_detection.meta_architectures.mask_head import MaskHead
@@ -46,46 +47,53 @@ _SCORE_CONVERTERS = {
 
 
 def build(model_config: model_pb2.DetectionModel, is_training: bool, *,
-          seed: int | None = None, add_groundtruth_to_proposals: bool = False) -> MaskRCNN:
+          seed: int | None = None, add_groundtruth_to_proposals: bool = False,
+          precision: str = precision_lib.FLOAT32) -> MaskRCNN:
     """Builds the model of ``model_config`` (the pipeline's ``model`` message).
 
     ``is_training`` is kept on the model (``model.is_training``); training itself is chosen
-    per call. ``seed`` seeds the samplers. Raises ValueError for what cannot be built.
+    per call. ``seed`` seeds the samplers. ``precision`` "float32" or "bfloat16" (mixed:
+    every layer under Keras' "mixed_bfloat16" policy, float32 variables and outputs; a warning
+    where this machine has no fast bfloat16), kept as ``model.precision``. Raises ValueError
+    for what cannot be built.
     """
+    policy = precision_lib.dtype_policy(precision)
+    precision_lib.warn_if_slow(precision)
     problems = supported.model_problems(model_config)
     if problems:
         raise supported.error(problems[0])
     for warning in supported.mask_warnings(model_config):
         logger.warning("%s", warning)
     model = _build_faster_rcnn(model_config.faster_rcnn, supported.predicts_masks(model_config),
-                               seed, add_groundtruth_to_proposals)
+                               seed, add_groundtruth_to_proposals, policy)
     model.is_training = is_training
+    model.precision = precision
     return model
 
 
 def _build_faster_rcnn(config: faster_rcnn_pb2.FasterRcnn, masks: bool, seed: int | None,
-                       add_groundtruth_to_proposals: bool) -> MaskRCNN:
-    feature_extractor = build_feature_extractor(config.feature_extractor)
+                       add_groundtruth_to_proposals: bool, policy) -> MaskRCNN:
+    feature_extractor = build_feature_extractor(config.feature_extractor, policy)
     anchors = anchor_lib.from_config(config.first_stage_anchor_generator.grid_anchor_generator)
     rpn_head = RPNHead(
         anchors.num_anchors_per_location(),
         _hyperparams(config, "first_stage_box_predictor_conv_hyperparams"),
         kernel_size=config.first_stage_box_predictor_kernel_size,
         depth=config.first_stage_box_predictor_depth,
-        atrous_rate=config.first_stage_atrous_rate)
+        atrous_rate=config.first_stage_atrous_rate, dtype=policy)
     predictor = config.second_stage_box_predictor.mask_rcnn_box_predictor
     box_head = BoxClassifierHead(
         config.num_classes, _hyperparams(predictor, "fc_hyperparams", supported.MASK_PREDICTOR),
         use_dropout=predictor.use_dropout,
         dropout_keep_probability=predictor.dropout_keep_probability,
-        share_box_across_classes=predictor.share_box_across_classes)
-    mask_head = _build_mask_head(config, predictor) if masks else None
+        share_box_across_classes=predictor.share_box_across_classes, dtype=policy)
+    mask_head = _build_mask_head(config, predictor, policy) if masks else None
     return MaskRCNN(config.num_classes, feature_extractor, anchors, rpn_head, box_head,
                     mask_head, _first_stage_settings(config), _second_stage_settings(config),
                     add_groundtruth_to_proposals=add_groundtruth_to_proposals, seed=seed)
 
 
-def build_feature_extractor(config: faster_rcnn_pb2.FasterRcnnFeatureExtractor
+def build_feature_extractor(config: faster_rcnn_pb2.FasterRcnnFeatureExtractor, policy=None,
                             ) -> FasterRcnnResnetV1FeatureExtractor:
     """The ResNet v1 feature extractor of a ``feature_extractor`` message (the one builder of
     it). Refuses what ``config.supported`` refuses there (type, FPN, overridden hyperparams,
@@ -93,24 +101,24 @@ def build_feature_extractor(config: faster_rcnn_pb2.FasterRcnnFeatureExtractor
     ...")``. Batch norm trains as ``batch_norm_trainable`` says whenever the model is called
     with ``training=True`` (the model is built alike for training and for inference; an
     inference call uses the moving statistics); no weight decay on the backbone, as the OD API
-    builder passes none."""
+    builder passes none. ``policy``: the Keras dtype policy (None: float32)."""
     problems = supported.feature_extractor_problems(config)
     if problems:
         raise supported.error(problems[0])
     return FasterRcnnResnetV1FeatureExtractor(
         depth=supported.FEATURE_EXTRACTORS[config.type],
         first_stage_features_stride=config.first_stage_features_stride,
-        batch_norm_trainable=config.batch_norm_trainable)
+        batch_norm_trainable=config.batch_norm_trainable, dtype=policy)
 
 
-def _build_mask_head(config: faster_rcnn_pb2.FasterRcnn, predictor) -> MaskHead:
+def _build_mask_head(config: faster_rcnn_pb2.FasterRcnn, predictor, policy) -> MaskHead:
     return MaskHead(
         config.num_classes, _hyperparams(predictor, "conv_hyperparams", supported.MASK_PREDICTOR),
         mask_height=predictor.mask_height, mask_width=predictor.mask_width,
         num_conv_layers=predictor.mask_prediction_num_conv_layers,
         conv_depth=predictor.mask_prediction_conv_depth,
         masks_are_class_agnostic=predictor.masks_are_class_agnostic,
-        convolve_then_upsample=predictor.convolve_then_upsample_masks)
+        convolve_then_upsample=predictor.convolve_then_upsample_masks, dtype=policy)
 
 
 def _hyperparams(message, field: str, where: str = _P) -> LayerHyperparams:

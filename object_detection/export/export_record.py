@@ -50,13 +50,14 @@ def list_files(folder: str | os.PathLike) -> dict[str, int]:
 
 
 def write_record(folder: str | os.PathLike, checkpoint: str, step: int | None,
-                 input_type: str) -> Path:
+                 input_type: str, precision: str = "float32") -> Path:
     """Writes ``folder/export.json`` listing the files now in ``folder``; returns its path.
-    Call it last, once every part of the export is written."""
+    Call it last, once every part of the export is written. ``precision``: what the exported
+    graphs compute in ("float32", or "bfloat16": mixed, float32 inputs and outputs)."""
     folder = Path(folder)
     record = {
         "format": FORMAT, "version": VERSION, "checkpoint": os.fspath(checkpoint),
-        "step": step, "input_type": input_type,
+        "step": step, "input_type": input_type, "precision": precision,
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "files": list_files(folder),
     }

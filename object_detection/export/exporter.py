@@ -33,6 +33,7 @@ import tensorflow as tf
 from object_detection import atomic_files
 from object_detection import config as config_lib
 from object_detection.builders import input_builder, model_builder
+from object_detection.core import precision as precision_lib
 from object_detection.data import resizer as resizers
 from object_detection.export import export_record, frozen_graph, run_folder
 from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR, SIGNATURE,
@@ -64,8 +65,10 @@ class ExportedFiles:
 
 
 def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
-                            checkpoint: str | os.PathLike):
+                            checkpoint: str | os.PathLike,
+                            precision: str = precision_lib.FLOAT32):
     """(MaskRCNN built for inference with the checkpoint's weights, its image resizer).
+    ``precision``: "float32" or "bfloat16" (mixed; the checkpoint is float32 either way).
 
     Only the model part of the checkpoint is read (with ``checkpoints.uses_moving_averages``,
     the optimizer's averages instead of the raw weights: ``restore_inference_weights``).
@@ -76,7 +79,7 @@ def restore_inference_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig,
     if not tf.io.gfile.exists(checkpoint + ".index"):
         raise FileNotFoundError(f"checkpoint not found: {checkpoint} (no {checkpoint}.index)")
     resizer = input_builder.build_image_resizer(pipeline.model.faster_rcnn.image_resizer)
-    model = model_builder.build(pipeline.model, is_training=False)
+    model = model_builder.build(pipeline.model, is_training=False, precision=precision)
     model.ensure_built(resizers.resized_static_shape(resizer) or _BUILD_SIZE)
     try:
         averaged = ckpt_lib.restore_inference_weights(model, checkpoint, pipeline)
@@ -131,19 +134,23 @@ def _step_of(checkpoint: str) -> int | None:
 
 
 def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str | os.PathLike,
-                 output_dir: str | os.PathLike, input_type: str = IMAGE_TENSOR) -> ExportedFiles:
+                 output_dir: str | os.PathLike, input_type: str = IMAGE_TENSOR,
+                 precision: str = precision_lib.FLOAT32) -> ExportedFiles:
     """Exports the model of ``pipeline`` with the weights of ``checkpoint`` (a prefix such as
     ``run/ckpt-1500``) into ``output_dir``, all or nothing (see the module docstring).
 
     ``input_type`` chooses the SavedModel's input (``detection_module.INPUT_TYPES``); the
-    frozen graph always takes ``image_tensor``. ValueError, before anything is written, when
-    ``output_dir`` holds anything but an earlier export (it is replaced as a whole).
+    frozen graph always takes ``image_tensor``. ``precision`` "bfloat16": both graphs compute
+    in mixed bfloat16 (convolutions and matrix products; inputs, outputs and the checkpoint
+    stay float32). ValueError, before anything is written, when ``output_dir`` holds anything
+    but an earlier export (it is replaced as a whole).
     """
     check_input_type(input_type)
+    precision_lib.check_precision(precision)
     if pipeline.model.WhichOneof("model") != "faster_rcnn":
         raise ValueError("pipeline config: the model is not a faster_rcnn (Mask R-CNN) model")
     out = _output_folder(output_dir)
-    model, resizer = restore_inference_model(pipeline, checkpoint)
+    model, resizer = restore_inference_model(pipeline, checkpoint, precision)
     module = DetectionModule(model, resizer)
     # Kept in the SavedModel so that a loader can tell encoded images from tf.Examples.
     module.input_type = tf.Variable(input_type, trainable=False, name="input_type")
@@ -152,7 +159,8 @@ def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str
     checkpoint = os.fspath(checkpoint)
     with atomic_files.atomic_directory(out) as folder:
         prefix = _write_parts(folder, module, model, pipeline, input_type)
-        export_record.write_record(folder, checkpoint, _step_of(checkpoint), input_type)
+        export_record.write_record(folder, checkpoint, _step_of(checkpoint), input_type,
+                                   precision)
     logger.info("exported %s to %s", checkpoint, out)
     return ExportedFiles(out, out / SAVED_MODEL_DIR, out / frozen_graph.FROZEN_GRAPH_NAME,
                          out / PIPELINE_CONFIG_NAME, out / CHECKPOINT_DIR / prefix,
@@ -161,13 +169,15 @@ def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str
 
 def export_run(run_dir: str | os.PathLike, output_dir: str | os.PathLike,
                checkpoint: str | None = None, input_type: str = IMAGE_TENSOR,
-               pipeline_config: str | os.PathLike | None = None
+               pipeline_config: str | os.PathLike | None = None,
+               precision: str = precision_lib.FLOAT32,
                ) -> tuple[ExportedFiles, run_folder.ChosenCheckpoint]:
     """Exports a checkpoint of a run folder (``run_folder.choose_checkpoint``: "best",
     "latest", a step, or None for best-else-latest) with the run's ``pipeline.config`` (or
-    ``pipeline_config``). Everything is checked before anything is written."""
+    ``pipeline_config``), in ``precision``. Everything is checked before anything is written."""
     check_input_type(input_type)
+    precision_lib.check_precision(precision)
     chosen = run_folder.choose_checkpoint(run_dir, checkpoint)
     config_path = pipeline_config or run_folder.pipeline_config_path(run_dir)
     pipeline = config_lib.load_pipeline_config(config_path)
-    return export_model(pipeline, chosen.path, output_dir, input_type), chosen
+    return export_model(pipeline, chosen.path, output_dir, input_type, precision), chosen

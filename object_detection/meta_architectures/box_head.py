@@ -30,16 +30,20 @@ class BoxClassifierHead(keras.layers.Layer):
         self.num_classes = num_classes
         self.num_boxes = 1 if share_box_across_classes else num_classes
         rate = 1.0 - dropout_keep_probability
-        self.box_dropout = keras.layers.Dropout(rate) if use_dropout and rate > 0 else None
-        self.class_dropout = keras.layers.Dropout(rate) if use_dropout and rate > 0 else None
+        dropout = use_dropout and rate > 0
+        self.box_dropout = keras.layers.Dropout(rate, dtype=self.dtype_policy) if dropout else None
+        self.class_dropout = (keras.layers.Dropout(rate, dtype=self.dtype_policy) if dropout
+                              else None)
         self.box_fc = keras.layers.Dense(self.num_boxes * BOX_CODE_SIZE,
                                          name="BoxEncodingPredictor",
+                                         dtype=self.dtype_policy,
                                          **hyperparams.layer_kwargs())
         self.class_fc = keras.layers.Dense(num_classes + 1, name="ClassPredictor",
-                                           **hyperparams.layer_kwargs())
+                                           dtype=self.dtype_policy,
+                                         **hyperparams.layer_kwargs())
 
     def call(self, features: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        pooled = tf.reduce_mean(features, axis=[1, 2])
+        pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2])
         box_in, class_in = pooled, pooled
         if self.box_dropout is not None:
             box_in = self.box_dropout(pooled, training=training)

@@ -53,11 +53,12 @@ class MaskHead(keras.layers.Layer):
         num_hidden = self.num_conv_layers - 1 + int(self.convolve_then_upsample)
         hp = self._hyperparams
         self.convs = [keras.layers.Conv2D(depth, 3, padding="same", activation=hp.activation,
-                                          name=_slim_conv_name(i), **hp.layer_kwargs())
+                                          name=_slim_conv_name(i), dtype=self.dtype_policy,
+                                          **hp.layer_kwargs())
                       for i in range(num_hidden)]
         self.convs.append(keras.layers.Conv2D(self.num_masks, 3, padding="same",
                                               name=_slim_conv_name(num_hidden),
-                                              **hp.layer_kwargs()))
+                                              dtype=self.dtype_policy, **hp.layer_kwargs()))
         self.built = True
 
     @property

@@ -21,6 +21,10 @@ Coordinates: anchors, proposals, ground truth and detections are normalized
 ``[ymin, xmin, ymax, xmax]`` relative to the UNPADDED resized image (``true_image_shapes``);
 feature maps and ground-truth masks cover the padded image, and crops convert between the two
 frames. Class ids: 0 is background inside the model, detection classes are 1-based.
+
+Precision: the layers compute in their dtype policy's compute dtype (bfloat16 under mixed
+bfloat16, ``core.precision``); everything the model returns is float32 (head outputs are cast
+back before decoding, NMS, scores, masks and losses).
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ class MaskRCNN(keras.Model):
         self.add_groundtruth_to_proposals = add_groundtruth_to_proposals
         self.box_coder = FasterRcnnBoxCoder()
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.precision = "float32"   # what the layers compute in (set by the model builder)
 
     @property
     def predicts_masks(self) -> bool:
@@ -184,25 +189,47 @@ class MaskRCNN(keras.Model):
         masks of the positive rows, ``mask_predictions`` [B*Q, Km, mh, mw] of the rows
         ``mask_proposal_index`` [B, Q]; P is ``max_proposals`` or ``batch_size``.
         """
+        prediction = self.predict_first_stage(images, true_image_shapes, training=training,
+                                              prune_anchors=groundtruth is not None)
+        return self.predict_second_stage(prediction, groundtruth, training=training)
+
+    def predict_first_stage(self, images: tf.Tensor, true_image_shapes: tf.Tensor | None = None,
+                            training: bool = False, prune_anchors: bool = False,
+                            ) -> dict[str, tf.Tensor]:
+        """Backbone to block3, RPN head, anchors and proposals: the first half of
+        :meth:`predict`'s dictionary (``image_shape`` .. ``num_proposals``, without the
+        second-stage keys). ``prune_anchors``: leave out anchors crossing the border, as in
+        training."""
         images = tf.convert_to_tensor(images, tf.float32)
         image_shape = tf.shape(images)
         true_image_shapes = self._true_image_shapes(images, true_image_shapes)
         features = self.feature_extractor.first_stage(
             self.feature_extractor.preprocess(images), training=training)
-        rpn_box_encodings, rpn_logits = self.rpn_head(features)
+        rpn_box_encodings, rpn_logits = (tf.cast(t, tf.float32) for t in self.rpn_head(features))
         anchors, anchor_valid = self._anchors(features, image_shape, true_image_shapes,
-                                              prune=groundtruth is not None)
+                                              prune=prune_anchors)
         proposals, num_proposals = self._proposals(rpn_box_encodings, rpn_logits, anchors,
                                                    anchor_valid)
-        prediction = {
+        return {
             "image_shape": image_shape,
             "true_image_shapes": true_image_shapes,
-            "rpn_features_to_crop": features,
+            "rpn_features_to_crop": tf.cast(features, tf.float32),
             "anchors": anchors,
             "anchor_valid": anchor_valid,
             "rpn_box_encodings": rpn_box_encodings,
             "rpn_objectness_predictions_with_background": rpn_logits,
+            "proposal_boxes": proposals,
+            "num_proposals": num_proposals,
         }
+
+    def predict_second_stage(self, prediction: Mapping[str, tf.Tensor],
+                             groundtruth: gt_lib.Groundtruth | None = None,
+                             training: bool = False) -> dict[str, tf.Tensor]:
+        """The box classifier on :meth:`predict_first_stage`'s proposals (all of them, or with
+        ``groundtruth`` a balanced sample, with its targets and the positives' masks): the
+        whole :meth:`predict` dictionary."""
+        prediction = dict(prediction)
+        proposals, num_proposals = prediction["proposal_boxes"], prediction["num_proposals"]
         if groundtruth is not None:
             s = self.second_stage_settings
             targets = sample_proposals(
@@ -213,9 +240,11 @@ class MaskRCNN(keras.Model):
             proposals, num_proposals = targets["target_boxes"], targets["target_count"]
         prediction["proposal_boxes"] = proposals
         prediction["num_proposals"] = num_proposals
-        box_features = self._box_classifier_features(features, proposals, image_shape,
-                                                     true_image_shapes, training)
-        refined, class_logits = self.box_head(box_features, training=training)
+        box_features = self._box_classifier_features(
+            prediction["rpn_features_to_crop"], proposals, prediction["image_shape"],
+            prediction["true_image_shapes"], training)
+        refined, class_logits = (tf.cast(t, tf.float32)
+                                 for t in self.box_head(box_features, training=training))
         prediction["refined_box_encodings"] = refined
         prediction["class_predictions_with_background"] = class_logits
         if groundtruth is not None and self.mask_head is not None:
@@ -235,7 +264,8 @@ class MaskRCNN(keras.Model):
         rows = tf.reshape(box_features, tf.concat([[-1, s.batch_size], shape[1:]], 0))
         picked = tf.gather(rows, index, axis=1, batch_dims=1)               # [B, Q, h, w, C]
         picked = tf.reshape(picked, tf.concat([[-1], shape[1:]], 0))
-        return {"mask_proposal_index": index, "mask_predictions": self.mask_head(picked)}
+        return {"mask_proposal_index": index,
+                "mask_predictions": tf.cast(self.mask_head(picked), tf.float32)}
 
     def loss_dict(self, prediction: Mapping[str, tf.Tensor],
                   groundtruth: gt_lib.Groundtruth) -> dict[str, tf.Tensor]:
@@ -466,17 +496,24 @@ class MaskRCNN(keras.Model):
 
     def _detection_masks(self, prediction: Mapping[str, tf.Tensor], boxes: tf.Tensor,
                          classes: tf.Tensor, num_detections: tf.Tensor) -> tf.Tensor:
-        """Masks [B, K, mh, mw] (probabilities) of the final boxes [B, K, 4] (classes 0-based)."""
+        """Masks [B, K, mh, mw] (probabilities) of the final boxes [B, K, 4] (classes 0-based).
+
+        The crop, block4 and the mask head run on the first ``n = max(num_detections)`` rows of
+        each image only (at least one, a dynamic size): rows that are no detection are zero and
+        cost nothing, so the mask path costs ~n / K of running on all K rows."""
+        batch, k = tf.shape(boxes)[0], boxes.shape[1]
+        n = tf.maximum(tf.reduce_max(num_detections), 1)
         features = self._box_classifier_features(
-            prediction["rpn_features_to_crop"], boxes, prediction["image_shape"],
+            prediction["rpn_features_to_crop"], boxes[:, :n], prediction["image_shape"],
             prediction["true_image_shapes"], training=False)
-        logits = self.mask_head(features)
-        batch, num = tf.shape(boxes)[0], boxes.shape[1]
-        logits = tf.reshape(logits, [batch, num, -1, self.mask_head.mask_height,
-                                     self.mask_head.mask_width])
-        masks = tf.sigmoid(_pick_class(logits, classes + 1))
-        valid = tf.range(num)[tf.newaxis, :] < num_detections[:, tf.newaxis]
-        return tf.where(valid[:, :, tf.newaxis, tf.newaxis], masks, tf.zeros_like(masks))
+        height, width = self.mask_head.mask_height, self.mask_head.mask_width
+        logits = tf.cast(self.mask_head(features), tf.float32)
+        logits = tf.reshape(logits, [batch, n, self.mask_head.num_masks, height, width])
+        masks = tf.sigmoid(_pick_class(logits, classes[:, :n] + 1))
+        valid = tf.range(n)[tf.newaxis, :] < num_detections[:, tf.newaxis]
+        masks = tf.where(valid[:, :, tf.newaxis, tf.newaxis], masks, tf.zeros_like(masks))
+        masks = tf.pad(masks, [[0, 0], [0, k - n], [0, 0], [0, 0]])
+        return tf.reshape(masks, [batch, k, height, width])
 
     def _seed(self) -> tf.Tensor:
         return self.seed_generator.next()

@@ -31,13 +31,14 @@ class RPNHead(keras.layers.Layer):
         self.num_anchors_per_location = num_anchors_per_location
         self.conv = keras.layers.Conv2D(
             depth, kernel_size, padding="same", dilation_rate=atrous_rate,
-            activation=tf.nn.relu6, name="Conv", **hyperparams.layer_kwargs())
+            activation=tf.nn.relu6, name="Conv", dtype=self.dtype_policy,
+            **hyperparams.layer_kwargs())
         self.box_conv = keras.layers.Conv2D(
             num_anchors_per_location * BOX_CODE_SIZE, 1, name="BoxEncodingPredictor",
-            **hyperparams.layer_kwargs())
+            dtype=self.dtype_policy, **hyperparams.layer_kwargs())
         self.class_conv = keras.layers.Conv2D(
             num_anchors_per_location * 2, 1, name="ClassPredictor",
-            **hyperparams.layer_kwargs())
+            dtype=self.dtype_policy, **hyperparams.layer_kwargs())
 
     def call(self, features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         net = self.conv(features)

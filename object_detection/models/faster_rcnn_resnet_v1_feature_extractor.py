@@ -36,14 +36,16 @@ class FasterRcnnResnetV1FeatureExtractor(keras.layers.Layer):
       first_stage_features_stride: 8 or 16.
       batch_norm_trainable: batch norm uses batch statistics when called with training=True and
         its gamma/beta train; otherwise frozen (moving statistics, gamma/beta not trainable).
+      dtype: a Keras dtype policy (``core.precision.dtype_policy``; None: float32); features
+        come out in its compute dtype.
       weight_decay: L2 on conv weights, ``weight_decay * sum(w**2) / 2`` each (slim's
         l2_regularizer); the terms are in ``self.losses`` (and the enclosing model's).
     """
 
     def __init__(self, depth: str = "resnet_v1_101", first_stage_features_stride: int = 16,
                  batch_norm_trainable: bool = False, weight_decay: float = 0.0,
-                 name: str | None = None):
-        super().__init__(name=name or depth)
+                 name: str | None = None, dtype=None):
+        super().__init__(name=name or depth, dtype=dtype)
         if first_stage_features_stride not in FEATURES_STRIDES:
             raise ValueError("first_stage_features_stride must be 8 or 16, got "
                              f"{first_stage_features_stride}")
@@ -51,7 +53,8 @@ class FasterRcnnResnetV1FeatureExtractor(keras.layers.Layer):
         self.architecture = spec.name
         self.first_stage_features_stride = first_stage_features_stride
         self.batch_norm_trainable = batch_norm_trainable
-        common = {"batch_norm_trainable": batch_norm_trainable, "weight_decay": weight_decay}
+        common = {"batch_norm_trainable": batch_norm_trainable, "weight_decay": weight_decay,
+                  "dtype": self.dtype_policy}
         self.first_stage_network = resnet_v1.ResnetV1Blocks(
             spec.blocks[:3], in_depth=3, root_depth=spec.root_depth,
             output_stride=first_stage_features_stride, name="first_stage", **common)

@@ -16,7 +16,9 @@ checkpoints (ImageNet classification or OD API detection) load name by name:
   ``stack_blocks_dense``); see :func:`plan_units`.
 
 Variables are created eagerly in the constructors, so ``slim_variables()`` (slim name relative
-to the network scope -> variable) is complete before the first call. Tensors are NHWC float32.
+to the network scope -> variable) is complete before the first call. Tensors are NHWC; a layer
+built with a ``dtype`` policy (``core.precision``) computes in its compute dtype (bfloat16
+under "mixed_bfloat16") with float32 variables.
 """
 
 from __future__ import annotations
@@ -167,8 +169,9 @@ class ConvBatchNorm(keras.layers.Layer):
     def __init__(self, in_depth: int, out_depth: int, kernel_size: int, stride: int = 1,
                  rate: int = 1, relu: bool = True, same_padding: bool = False,
                  batch_norm_trainable: bool = False, weight_decay: float = 0.0,
-                 name: str | None = None):
-        super().__init__(name=name)
+                 name: str | None = None, dtype=None):
+        # autocast off: the kernel is folded with the batch norm in float32, then cast.
+        super().__init__(name=name, dtype=dtype, autocast=False)
         self.stride, self.rate, self.relu = stride, rate, relu
         self.same_padding = same_padding
         self.batch_norm_trainable = batch_norm_trainable
@@ -208,7 +211,9 @@ class ConvBatchNorm(keras.layers.Layer):
         return tf.nn.conv2d(inputs, kernel, self.stride, "SAME", dilations=self.rate)
 
     def _batch_norm_train(self, x: tf.Tensor) -> tf.Tensor:
-        """Batch statistics; updates the moving ones (variance unbiased, as fused BN)."""
+        """Batch statistics (in float32); updates the moving ones (variance unbiased, as
+        fused BN)."""
+        x = tf.cast(x, tf.float32)
         mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
         count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
         unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
@@ -220,14 +225,17 @@ class ConvBatchNorm(keras.layers.Layer):
                                          BATCH_NORM_EPSILON)
 
     def call(self, inputs: tf.Tensor, training: bool | None = False) -> tf.Tensor:
+        dtype = self.compute_dtype
+        inputs = tf.cast(inputs, dtype)
         if self.batch_norm_trainable and bool(training):
-            x = self._batch_norm_train(self._convolve(inputs, self.kernel))
+            x = self._convolve(inputs, tf.cast(self.kernel, dtype))
+            x = tf.cast(self._batch_norm_train(x), dtype)
         else:
-            # Moving statistics folded into the kernel and a bias: conv + bias (+ ReLU) is one
-            # fused op on oneDNN / cuDNN.
+            # Moving statistics folded into the kernel and a bias (in float32): conv + bias
+            # (+ ReLU) is one fused op on oneDNN / cuDNN.
             scale = self.gamma * tf.math.rsqrt(self.moving_variance + BATCH_NORM_EPSILON)
-            x = self._convolve(inputs, self.kernel * scale)
-            x = tf.nn.bias_add(x, self.beta - self.moving_mean * scale)
+            x = self._convolve(inputs, tf.cast(self.kernel * scale, dtype))
+            x = tf.nn.bias_add(x, tf.cast(self.beta - self.moving_mean * scale, dtype))
         return tf.nn.relu(x) if self.relu else x
 
 
@@ -236,10 +244,11 @@ class Bottleneck(keras.layers.Layer):
 
     def __init__(self, in_depth: int, unit: UnitSpec, plan: UnitPlan,
                  batch_norm_trainable: bool = False, weight_decay: float = 0.0,
-                 name: str | None = None):
-        super().__init__(name=name)
+                 name: str | None = None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
         self.stride = plan.stride
-        common = {"batch_norm_trainable": batch_norm_trainable, "weight_decay": weight_decay}
+        common = {"batch_norm_trainable": batch_norm_trainable, "weight_decay": weight_decay,
+                  "dtype": self.dtype_policy}
         self.shortcut = None
         if unit.depth != in_depth:
             self.shortcut = ConvBatchNorm(in_depth, unit.depth, 1, stride=plan.stride,
@@ -282,9 +291,10 @@ class ResnetV1Blocks(keras.layers.Layer):
     def __init__(self, blocks: tuple[BlockSpec, ...], in_depth: int,
                  root_depth: int | None = None, output_stride: int | None = None,
                  batch_norm_trainable: bool = False, weight_decay: float = 0.0,
-                 name: str | None = None):
-        super().__init__(name=name)
-        common = {"batch_norm_trainable": batch_norm_trainable, "weight_decay": weight_decay}
+                 name: str | None = None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        common = {"batch_norm_trainable": batch_norm_trainable, "weight_decay": weight_decay,
+                  "dtype": self.dtype_policy}
         self.root = None
         input_stride = 1
         if root_depth is not None:

@@ -142,7 +142,8 @@ class _Run:
         distribution.per_replica_batch_size(self.settings.batch_size, strategy)
         keras.utils.set_random_seed(run.seed)
         with strategy.scope():
-            self.model = model_builder.build(pipeline.model, is_training=True, seed=run.seed)
+            self.model = model_builder.build(pipeline.model, is_training=True, seed=run.seed,
+                                             precision=self.settings.precision)
             self.model.ensure_built()
             self.variables = select_trainable_variables(
                 self.model, self.settings.update_trainable_variables,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from object_detection.core import precision as precision_lib
 from object_detection.fields import LossNames
 from object_detection.protos import train_pb2
 
@@ -36,7 +37,6 @@ logger = logging.getLogger(__name__)
 # train_config fields that would change training but are not implemented: refused when set.
 _UNSUPPORTED_FIELDS = {
     "bias_grad_multiplier": lambda c: c.bias_grad_multiplier > 0,
-    "use_bfloat16": lambda c: c.use_bfloat16,
     "merge_multiple_label_boxes": lambda c: c.merge_multiple_label_boxes,
     "use_multiclass_scores": lambda c: c.use_multiclass_scores,
     "sync_replicas": lambda c: c.sync_replicas,
@@ -64,6 +64,7 @@ class TrainSettings:
     add_regularization_loss: bool = True
     update_trainable_variables: tuple[str, ...] = ()
     freeze_variables: tuple[str, ...] = ()
+    precision: str = precision_lib.FLOAT32    # use_bfloat16: "bfloat16" (mixed)
 
     @classmethod
     def from_config(cls, config: train_pb2.TrainConfig) -> TrainSettings:
@@ -81,7 +82,8 @@ class TrainSettings:
                    clip_norm=float(config.gradient_clipping_by_norm),
                    add_regularization_loss=config.add_regularization_loss,
                    update_trainable_variables=tuple(config.update_trainable_variables),
-                   freeze_variables=tuple(config.freeze_variables))
+                   freeze_variables=tuple(config.freeze_variables),
+                   precision=precision_lib.from_use_bfloat16(config.use_bfloat16))
 
 
 def variable_names(model) -> dict[int, tuple[str, ...]]:

@@ -50,3 +50,9 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n\n", encoding="utf-8")
     assert precision._cpu_flags(cpuinfo) == {"fpu", "avx512f", "avx512_bf16"}
     assert precision._cpu_flags(tmp_path / "missing") == set()
+
+
+def test_the_command_lines_offer_the_same_precisions():
+    """convert_model.py lists them without importing TensorFlow; they must stay the same."""
+    from object_detection.cli import export_command
+    assert export_command.PRECISION_CHOICES == precision.PRECISIONS

@@ -97,3 +97,26 @@ def test_train_and_eval_trains_and_evaluates_in_bfloat16(tiny_data, tmp_path):
     assert pipeline.train_config.use_bfloat16
     model, _ = exporter.restore_inference_model(pipeline, str(run_dir / "ckpt-2"))
     assert model.precision == "float32"        # a bfloat16 run's checkpoint is float32
+
+
+def test_a_tf1_detection_checkpoint_fine_tunes_into_a_bfloat16_model(tiny_config, tmp_path):
+    """A TF1 name-based checkpoint (plain names, float32, as the OD API's model.ckpt) loads
+    into the float32 variables of a bfloat16 model by TF1 names, values unchanged."""
+    from object_detection.training import fine_tune
+    rng = np.random.default_rng(4)
+    source = model_builder.build(tiny_config().model, is_training=True, seed=1)
+    names = source.checkpoint_variable_map("detection")
+    values = {n: rng.normal(size=v.shape).astype(np.float32) for n, v in names.items()}
+    prefix = str(tmp_path / "model.ckpt")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=sorted(values),
+                      shape_and_slices=[""] * len(values),
+                      tensors=[tf.constant(values[n]) for n in sorted(values)])
+    model = model_builder.build(tiny_config().model, is_training=True, seed=2,
+                                precision="bfloat16")
+    model.ensure_built()
+    report = fine_tune.load_fine_tune_checkpoint(model, train_pb2.TrainConfig(
+        fine_tune_checkpoint=prefix, fine_tune_checkpoint_type="full"))
+    assert set(report.restored) == set(values)
+    for name, variable in model.checkpoint_variable_map("detection").items():
+        assert variable.dtype == "float32"
+        np.testing.assert_array_equal(variable.numpy(), values[name])

@@ -56,3 +56,14 @@ def test_the_command_lines_offer_the_same_precisions():
     """convert_model.py lists them without importing TensorFlow; they must stay the same."""
     from object_detection.cli import export_command
     assert export_command.PRECISION_CHOICES == precision.PRECISIONS
+
+
+def test_building_a_bfloat16_model_warns_on_slow_hardware(monkeypatch, caplog):
+    from object_detection.builders import model_builder
+    from tests.export.conftest import tiny_pipeline
+    monkeypatch.setattr(precision, "slow_bfloat16_reason", lambda: "no fast bfloat16 here")
+    with caplog.at_level(logging.WARNING, logger=precision.__name__):
+        model = model_builder.build(tiny_pipeline().model, is_training=False,
+                                    precision="bfloat16")
+    assert model.precision == "bfloat16"
+    assert "mixed bfloat16 requested, but no fast bfloat16 here" in caplog.text

@@ -5,7 +5,9 @@ Reads every run folder's evaluation log (evaluations.jsonl) under --log_dir, pic
 evaluation with the highest --metric (default: mask mAP@.50, as in the paper), and prints per
 setting (dataset, stride, anchor scales) the runs, their mean (with three runs or more the
 highest and the lowest value are dropped) and the sample standard deviation, for mAP, mAP@.50,
-mAP@.75 and small / medium / large, boxes and masks.
+mAP@.75 and small / medium / large, boxes and masks. With --by AXIS (an axis of the grid, e.g.
+lr, or dataset, stride, scales), also mAP and mAP@.50 of boxes and masks per value of that axis
+over all runs that share it, printed and plotted with their spread.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--plot", metavar="PATH",
                         help="also write a PNG of --metric over training steps per run")
+    parser.add_argument("--by", metavar="AXIS",
+                        help="also compare the values of AXIS (a grid axis such as lr, or "
+                             "dataset, stride, scales): box and mask mAP and mAP@.50 of all "
+                             "runs with each value, mean and std, printed and plotted")
+    parser.add_argument("--by_plot", metavar="PATH",
+                        help="where to write the --by plot (default LOG_DIR/by_AXIS.png)")
     cli.add_debug_flag(parser)
     return parser
 

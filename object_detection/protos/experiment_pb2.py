@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(object_detection/protos/experiment.proto\x12\x17object_detection.protos\"\x8b\x03\n\nExperiment\x12\x1c\n\x14\x62\x61se_pipeline_config\x18\x01 \x01(\t\x12;\n\x07\x64\x61taset\x18\x02 \x03(\x0b\x32*.object_detection.protos.ExperimentDataset\x12\x17\n\x0f\x65val_input_path\x18\x03 \x03(\t\x12\x0b\n\x03run\x18\x04 \x03(\t\x12\x0e\n\x06stride\x18\x05 \x03(\x05\x12<\n\ranchor_scales\x18\x06 \x03(\x0b\x32%.object_detection.protos.AnchorScales\x12\x10\n\x08override\x18\x07 \x03(\t\x12\x1a\n\x0fsteps_per_epoch\x18\x08 \x01(\x05:\x01\x30\x12\x16\n\x0btotal_steps\x18\t \x01(\x05:\x01\x30\x12\x12\n\noutput_dir\x18\n \x01(\t\x12\x43\n\x16\x62\x65st_checkpoint_metric\x18\x0b \x01(\t:#DetectionMasks_Precision/mAP@.50IOU\x12\x0f\n\x04seed\x18\x0c \x01(\x03:\x01\x30\";\n\x11\x45xperimentDataset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10train_input_path\x18\x02 \x03(\t\"\x1d\n\x0c\x41nchorScales\x12\r\n\x05scale\x18\x01 \x03(\x02')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(object_detection/protos/experiment.proto\x12\x17object_detection.protos\"\xc2\x03\n\nExperiment\x12\x1c\n\x14\x62\x61se_pipeline_config\x18\x01 \x01(\t\x12;\n\x07\x64\x61taset\x18\x02 \x03(\x0b\x32*.object_detection.protos.ExperimentDataset\x12\x17\n\x0f\x65val_input_path\x18\x03 \x03(\t\x12\x0b\n\x03run\x18\x04 \x03(\t\x12\x0e\n\x06stride\x18\x05 \x03(\x05\x12<\n\ranchor_scales\x18\x06 \x03(\x0b\x32%.object_detection.protos.AnchorScales\x12\x10\n\x08override\x18\x07 \x03(\t\x12\x1a\n\x0fsteps_per_epoch\x18\x08 \x01(\x05:\x01\x30\x12\x16\n\x0btotal_steps\x18\t \x01(\x05:\x01\x30\x12\x12\n\noutput_dir\x18\n \x01(\t\x12\x43\n\x16\x62\x65st_checkpoint_metric\x18\x0b \x01(\t:#DetectionMasks_Precision/mAP@.50IOU\x12\x0f\n\x04seed\x18\x0c \x01(\x03:\x01\x30\x12\x35\n\x04\x61xis\x18\r \x03(\x0b\x32\'.object_detection.protos.ExperimentAxis\";\n\x11\x45xperimentDataset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10train_input_path\x18\x02 \x03(\t\"\x1d\n\x0c\x41nchorScales\x12\r\n\x05scale\x18\x01 \x03(\x02\"Q\n\x0e\x45xperimentAxis\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x05value\x18\x02 \x03(\x0b\x32\".object_detection.protos.AxisValue\",\n\tAxisValue\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08override\x18\x02 \x03(\t')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'object_detection.protos.exp
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXPERIMENT']._serialized_start=70
-  _globals['_EXPERIMENT']._serialized_end=465
-  _globals['_EXPERIMENTDATASET']._serialized_start=467
-  _globals['_EXPERIMENTDATASET']._serialized_end=526
-  _globals['_ANCHORSCALES']._serialized_start=528
-  _globals['_ANCHORSCALES']._serialized_end=557
+  _globals['_EXPERIMENT']._serialized_end=520
+  _globals['_EXPERIMENTDATASET']._serialized_start=522
+  _globals['_EXPERIMENTDATASET']._serialized_end=581
+  _globals['_ANCHORSCALES']._serialized_start=583
+  _globals['_ANCHORSCALES']._serialized_end=612
+  _globals['_EXPERIMENTAXIS']._serialized_start=614
+  _globals['_EXPERIMENTAXIS']._serialized_end=695
+  _globals['_AXISVALUE']._serialized_start=697
+  _globals['_AXISVALUE']._serialized_end=741
 # @@protoc_insertion_point(module_scope)

@@ -1,9 +1,11 @@
 """Experiment grids: one text file (``protos/experiment.proto``) -> one pipeline config per run.
 
 A grid names a base pipeline config and the settings to vary. ``load_experiment`` reads and
-checks it (``check_experiment``), ``expand`` makes one ``RunSpec`` per combination, looped
-dataset x run x stride x anchor-scale set as in the published code, named like it
-(``1st_run_separated_stride8_0.25_0.5_1.0_2.0``), with its folder under ``output_dir``, and
+checks it (``check_experiment``, and ``check_axis_overrides`` against the base config),
+``expand`` makes one ``RunSpec`` per combination, looped dataset x run x stride x anchor-scale
+set as in the published code, then over the values of each further ``axis`` (each value a list
+of pipeline overrides), named like it (``1st_run_separated_stride8_0.25_0.5_1.0_2.0``, plus
+``_lr-0.003`` per axis: ``run_names``), with its folder under ``output_dir``, and
 ``select`` keeps the runs a command asks for (``--only``). ``split_overrides`` tells a command
 line's ``KEY=VALUE`` overrides of the grid itself from those of every run's pipeline config.
 The settings files of a run folder are ``training.run_settings``'s.
@@ -15,6 +17,7 @@ directory, like those in the pipeline configs.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import math
 import os
 import re
@@ -24,7 +27,8 @@ from pathlib import Path
 
 from object_detection import config as config_lib
 from object_detection.config import ConfigError
-from object_detection.run_names import format_run_name, scale_names
+from object_detection.run_names import (Axes, axis_label_problem, axis_name_problem,
+                                        format_run_name, scale_names)
 from object_detection.protos import experiment_pb2, pipeline_pb2
 
 # Pipeline fields the grid sets for each run (override paths).
@@ -48,9 +52,11 @@ class RunSpec:
     """One run of a grid (or of a single pipeline config: ``run_specs.single_run``).
 
     ``name`` is the folder name, ``run_dir`` = output_dir / name; ``pipeline_config`` is the base
-    config with the experiment's overrides and this run's records, stride, scales and num_steps.
+    config with the experiment's overrides, this run's axis values' overrides and its records,
+    stride, scales and num_steps.
     ``run`` / ``run_index`` are the run name ("1st") and its 0-based position in the grid's
-    ``run`` list; ``seed`` = experiment seed + run_index.
+    ``run`` list; ``seed`` = experiment seed + run_index; ``axes`` the label of this run's
+    value of each further axis, in the grid's order (``(("lr", "0.003"), ("wd", "0"))``).
     """
 
     name: str
@@ -65,6 +71,7 @@ class RunSpec:
     num_steps: int
     steps_per_epoch: int
     best_checkpoint_metric: str
+    axes: Axes = ()
 
     def eval_steps(self) -> list[int]:
         """Steps after which to evaluate: every ``steps_per_epoch`` and always ``num_steps``.
@@ -77,8 +84,9 @@ class RunSpec:
         return steps + [self.num_steps]
 
     def info(self) -> dict:
-        """The settings written to ``run.json`` (JSON-ready)."""
-        return {
+        """The settings written to ``run.json`` (JSON-ready); ``axes`` ({name: label}, in the
+        grid's order) only when the grid has axes, so that older run folders still match."""
+        info = {
             "name": self.name,
             "run": self.run,
             "dataset": self.dataset,
@@ -89,6 +97,9 @@ class RunSpec:
             "steps_per_epoch": self.steps_per_epoch,
             "best_checkpoint_metric": self.best_checkpoint_metric,
         }
+        if self.axes:
+            info["axes"] = dict(self.axes)
+        return info
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,7 +114,8 @@ def load_experiment(
     ``overrides`` are ``PATH=VALUE`` strings on the grid itself (``total_steps=100``,
     ``run=["1st"]``, ``override[0]="train_config.batch_size=1"``). Raises FileNotFoundError
     when the grid or its base pipeline config is missing, and ``ConfigError`` naming the file,
-    line and field when the text does not parse, or the file and field when a value is wrong.
+    line and field when the text does not parse, or the file and field when a value is wrong
+    (an axis override that does not apply to the base config included).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -124,6 +136,8 @@ def load_experiment(
             f"{path}: base_pipeline_config not found: {base} "
             f"(relative paths are read from {os.getcwd()})"
         )
+    if experiment.axis:
+        check_axis_overrides(experiment, _base_config(experiment), source=path)
     return experiment
 
 
@@ -143,6 +157,7 @@ def check_experiment(experiment: experiment_pb2.Experiment, source: str = "<expe
             problems.append((field, f"dataset {dataset.name!r} has none"))
     problems += _name_problems("run", list(experiment.run), "run[{}]")
     problems += _value_problems(experiment)
+    problems += _axis_problems(experiment)
     problems += _override_problems(experiment)
     if problems:
         text = "\n".join(f"{source}: {field}: {message}" for field, message in problems)
@@ -185,8 +200,39 @@ def _value_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str, st
     return problems
 
 
+def _axis_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str, str]]:
+    """Axis names and value labels that cannot name folders, or are given twice; axes
+    without values."""
+    problems = []
+    names = [axis.name for axis in experiment.axis]
+    for i, axis in enumerate(experiment.axis):
+        problem = axis_name_problem(axis.name) if axis.name else "not set"
+        if problem is None and axis.name in names[:i]:
+            problem = f"{axis.name!r} is given twice"
+        if problem:
+            problems.append((f"axis[{i}].name", problem))
+        if not axis.value:
+            problems.append((f"axis[{i}].value", f"axis {axis.name!r} has no values"))
+        labels = [value.label for value in axis.value]
+        for j, label in enumerate(labels):
+            problem = axis_label_problem(label) if label else "not set"
+            if problem is None and label in labels[:j]:
+                problem = f"{label!r} is given twice in axis {axis.name!r}"
+            if problem:
+                problems.append((f"axis[{i}].value[{j}].label", problem))
+    return problems
+
+
+# What a run's name and RunSpec describe; an axis may never set these, even where the grid leaves
+# them to the base config (the name would then tell another stride, scale set or step count).
+_RUN_FIELDS = {TRAIN_PATHS_FIELD: "dataset", EVAL_PATHS_FIELD: "eval_input_path",
+               **{field: "stride" for field in STRIDE_FIELDS}, SCALES_FIELD: "anchor_scales",
+               NUM_STEPS_FIELD: "total_steps"}
+
+
 def grid_fields(experiment: experiment_pb2.Experiment) -> dict[str, str]:
-    """{pipeline field path set per run: the grid field that sets it}."""
+    """{pipeline field path set per run: the grid field that sets it}, each field an axis value
+    overrides included (``axis lr``)."""
     fields = {TRAIN_PATHS_FIELD: "dataset"}
     if experiment.eval_input_path:
         fields[EVAL_PATHS_FIELD] = "eval_input_path"
@@ -196,26 +242,83 @@ def grid_fields(experiment: experiment_pb2.Experiment) -> dict[str, str]:
         fields[SCALES_FIELD] = "anchor_scales"
     if experiment.total_steps:
         fields[NUM_STEPS_FIELD] = "total_steps"
+    for axis in experiment.axis:
+        for value in axis.value:
+            for override in value.override:
+                key = override_key(override)
+                if key:
+                    fields.setdefault(key, f"axis {axis.name}")
     return fields
 
 
+def override_key(override: str) -> str | None:
+    """The PATH of ``PATH=VALUE`` without spaces; None when it is not of that form."""
+    key, sep, _ = override.partition("=")
+    key = re.sub(r"\s+", "", key)
+    return key if sep and key else None
+
+
+def _sets(key: str, field: str) -> bool:
+    """Whether an override of ``key`` sets ``field`` or a part of it."""
+    return key == field or key.startswith((field + ".", field + "["))
+
+
 def _override_problems(experiment: experiment_pb2.Experiment) -> list[tuple[str, str]]:
-    """Overrides must be PATH=VALUE and leave alone what the grid sets per run."""
+    """Overrides (the grid's and its axis values') must be PATH=VALUE and leave alone what the
+    grid sets per run; an axis may not set what another axis sets."""
     problems = []
     fields = grid_fields(experiment)
     for i, override in enumerate(experiment.override):
-        key, sep, _ = override.partition("=")
-        key = re.sub(r"\s+", "", key)
-        if not sep or not key:
-            problems.append((f"override[{i}]", f'"{override}": expected PATH=VALUE'))
-            continue
-        for field, grid_field in fields.items():
-            if key == field or key.startswith((field + ".", field + "[")):
-                problems.append((
-                    f"override[{i}]",
-                    f'"{override}" sets {field}, which the grid sets per run from {grid_field}',
-                ))
+        problems += _one_override_problems(f"override[{i}]", override, fields)
+    axis_keys = [{override_key(o) for v in axis.value for o in v.override} - {None}
+                 for axis in experiment.axis]
+    for i, axis in enumerate(experiment.axis):
+        for j, value in enumerate(axis.value):
+            for k, override in enumerate(value.override):
+                field = f"axis[{i}].value[{j}].override[{k}]"
+                key = override_key(override)
+                if key is None:
+                    problems.append((field, f'"{override}": expected PATH=VALUE'))
+                    continue
+                problems += [(field, f'"{override}" sets {path}, which the grid sets per run '
+                                     f'from {grid_field} (an axis may not set it)')
+                             for path, grid_field in _RUN_FIELDS.items() if _sets(key, path)]
+                for other, keys in zip(experiment.axis[:i], axis_keys[:i]):
+                    clash = [o for o in sorted(keys) if _sets(key, o) or _sets(o, key)]
+                    if clash:
+                        problems.append((field, f'"{override}" sets {clash[0]}, which axis '
+                                                f'{other.name!r} sets too'))
     return problems
+
+
+def _one_override_problems(field: str, override: str,
+                           fields: dict[str, str]) -> list[tuple[str, str]]:
+    key = override_key(override)
+    if key is None:
+        return [(field, f'"{override}": expected PATH=VALUE')]
+    return [(field, f'"{override}" sets {path}, which the grid sets per run from {grid_field}')
+            for path, grid_field in fields.items() if _sets(key, path)]
+
+
+def check_axis_overrides(experiment: experiment_pb2.Experiment,
+                         base: pipeline_pb2.TrainEvalPipelineConfig,
+                         source: str = "<experiment>") -> None:
+    """Raises ``ConfigError`` naming each axis override that does not apply to ``base`` (the
+    base config with the grid's overrides): an unknown field, a value of the wrong type, an
+    index out of range (field ``axis[i].value[j].override[k]``)."""
+    problems = []
+    for i, axis in enumerate(experiment.axis):
+        for j, value in enumerate(axis.value):
+            config = base
+            for k, override in enumerate(value.override):
+                try:
+                    config = config_lib.apply_overrides(config, [override])
+                except ConfigError as err:
+                    problems.append((f"axis[{i}].value[{j}].override[{k}]", str(err)))
+                    break
+    if problems:
+        text = "\n".join(f"{source}: {field}: {message}" for field, message in problems)
+        raise ConfigError(text, file=source, field=problems[0][0], problems=problems)
 
 
 def experiment_field_names() -> set[str]:
@@ -240,17 +343,22 @@ def split_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
 # Expanding a grid into runs
 
 
-def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
-    """All runs of the grid, in the published loop order: dataset, run, stride, scale set.
+def expand(experiment: experiment_pb2.Experiment,
+           source: str = "<experiment>") -> list[RunSpec]:
+    """All runs of the grid, in the published loop order: dataset, run, stride, scale set, then
+    the values of each axis (the first axis outermost).
 
-    The base config is read once with the experiment's ``override`` entries applied; then each
-    run sets its training records, the evaluation records of ``eval_input_reader[0]`` (when the
-    grid gives any), the stride (feature extractor and grid anchors), the anchor scales and
-    ``train_config.num_steps``. Raises ``ConfigError`` when the base config cannot take them.
+    The base config is read once with the experiment's ``override`` entries applied; each
+    combination of axis values adds its values' overrides (in the order of the axes); then
+    each run sets its training records, the evaluation records of ``eval_input_reader[0]``
+    (when the grid gives any), the stride (feature extractor and grid anchors), the anchor
+    scales and ``train_config.num_steps``. Raises ``ConfigError`` when the base config cannot
+    take them (``source``: the grid's file, for the messages).
     """
-    check_experiment(experiment)
+    check_experiment(experiment, source=source)
     base_path = experiment.base_pipeline_config
-    base = config_lib.load_pipeline_config(base_path, overrides=list(experiment.override))
+    base = _base_config(experiment)
+    check_axis_overrides(experiment, base, source=source)
     grid = _grid_anchor_generator(base, base_path)
     strides = list(experiment.stride) or [
         base.model.faster_rcnn.feature_extractor.first_stage_features_stride
@@ -274,29 +382,37 @@ def expand(experiment: experiment_pb2.Experiment) -> list[RunSpec]:
             f"{base_path}: no eval_input_reader to take the grid's eval_input_path",
             file=base_path, field="eval_input_reader",
         )
+    combinations = []      # (axes, base config with those values' overrides)
+    for values in itertools.product(*(axis.value for axis in experiment.axis)):
+        axes = tuple((axis.name, value.label) for axis, value in zip(experiment.axis, values))
+        overrides = [override for value in values for override in value.override]
+        combinations.append((axes, config_lib.apply_overrides(base, overrides)))
     runs = []
-    for dataset in experiment.dataset:
-        for run_index, run in enumerate(experiment.run):
-            for stride in strides:
-                for scales in scale_sets:
-                    name = format_run_name(run, dataset.name, stride, scales)
-                    runs.append(RunSpec(
-                        name=name,
-                        run_dir=Path(experiment.output_dir) / name,
-                        pipeline_config=_run_config(
-                            base, experiment, dataset, stride, scales, num_steps
-                        ),
-                        run=run,
-                        run_index=run_index,
-                        dataset=dataset.name,
-                        stride=stride,
-                        scales=scales,
-                        seed=experiment.seed + run_index,
-                        num_steps=num_steps,
-                        steps_per_epoch=experiment.steps_per_epoch,
-                        best_checkpoint_metric=experiment.best_checkpoint_metric,
-                    ))
+    for dataset, (run_index, run), stride, scales, (axes, config) in itertools.product(
+            experiment.dataset, enumerate(experiment.run), strides, scale_sets, combinations):
+        name = format_run_name(run, dataset.name, stride, scales, axes)
+        runs.append(RunSpec(
+            name=name,
+            run_dir=Path(experiment.output_dir) / name,
+            pipeline_config=_run_config(config, experiment, dataset, stride, scales, num_steps),
+            run=run,
+            run_index=run_index,
+            dataset=dataset.name,
+            stride=stride,
+            scales=scales,
+            seed=experiment.seed + run_index,
+            num_steps=num_steps,
+            steps_per_epoch=experiment.steps_per_epoch,
+            best_checkpoint_metric=experiment.best_checkpoint_metric,
+            axes=axes,
+        ))
     return runs
+
+
+def _base_config(experiment: experiment_pb2.Experiment) -> pipeline_pb2.TrainEvalPipelineConfig:
+    """The base pipeline config with the grid's ``override`` entries."""
+    return config_lib.load_pipeline_config(experiment.base_pipeline_config,
+                                           overrides=list(experiment.override))
 
 
 def rounded_scales(scales: Sequence[float]) -> tuple[float, ...]:

@@ -2,7 +2,8 @@
 
 ``prepare_run_dirs`` / ``write_run_config`` write each run's ``pipeline.config`` (its pipeline
 config) and ``run.json`` (the grid settings that are not in the pipeline config,
-``RunSpec.info``) and refuse to change them once written, so the results in a folder always
+``RunSpec.info``: run, dataset, stride, scales, seed, steps, the best-checkpoint metric and,
+for a grid with axes, each axis's label) and refuse to change them once written, so the results in a folder always
 belong to the settings beside them: ``run_dir_conflict`` compares what a folder holds with the
 run's settings (``config.diff.message_differences``) and names the first field that differs,
 or the settings file that does not read.

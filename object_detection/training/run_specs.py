@@ -48,7 +48,8 @@ def grid_runs(
     if pipeline_overrides:    # after the grid's own overrides, so that they win
         experiment.override.extend(pipeline_overrides)
         experiment_lib.check_experiment(experiment, source=os.fspath(experiment_path))
-    runs = experiment_lib.select(experiment_lib.expand(experiment), only)
+    runs = experiment_lib.select(
+        experiment_lib.expand(experiment, source=os.fspath(experiment_path)), only)
     return runs, experiment.output_dir
 
 

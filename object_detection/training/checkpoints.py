@@ -41,6 +41,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,8 +250,10 @@ class RunCheckpoints:
     """Saving and restoring the checkpoints of one run folder.
 
     ``checkpoint`` is ``make_checkpoint(model, optimizer)`` with both built. A non-chief
-    worker of a multi-worker cluster (``is_chief`` False) writes into ``scratch_dir`` instead,
-    which is removed after each save; every worker restores from the run folder (shared
+    worker of a multi-worker cluster (``is_chief`` False) must save too (the strategy needs
+    every worker in a save) but writes nothing into the run folder: each save goes into
+    ``scratch_dir`` (default: a new temporary folder, ``tempfile.mkdtemp``, on this machine),
+    which is removed right after it. Every worker restores from the run folder (shared
     storage), so all start from the same step.
     """
 
@@ -260,12 +263,14 @@ class RunCheckpoints:
         self.run_dir = Path(run_dir)
         self.checkpoint = checkpoint
         self.is_chief = is_chief
-        directory = self.run_dir if is_chief else Path(scratch_dir or self.run_dir / ".scratch")
-        self._directory = directory
-        self.manager = tf.train.CheckpointManager(
-            checkpoint, os.fspath(directory), max_to_keep=max_to_keep,
-            keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours,
-            checkpoint_name=CHECKPOINT_NAME)
+        self._scratch_dir = None if scratch_dir is None else Path(scratch_dir)
+        self._directory = self.run_dir
+        self.manager = None
+        if is_chief:
+            self.manager = tf.train.CheckpointManager(
+                checkpoint, os.fspath(self.run_dir), max_to_keep=max_to_keep,
+                keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours,
+                checkpoint_name=CHECKPOINT_NAME)
 
     @property
     def latest(self) -> str | None:
@@ -313,13 +318,20 @@ class RunCheckpoints:
         return True
 
     def save(self, step: int) -> str:
-        """Saves as ``ckpt-<step>``; returns the path (the chief's; a scratch path elsewhere).
+        """Saves as ``ckpt-<step>``; returns the path (the chief's; a scratch path elsewhere,
+        removed already).
 
         On any failure the partial files of this save are removed first; an I/O failure
         raises ``CheckpointSaveError`` naming the folder and the problem."""
         step = int(step)
+        manager = self.manager
+        if not self.is_chief:
+            self._directory = self._scratch_dir or Path(
+                tempfile.mkdtemp(prefix=f"{CHECKPOINT_NAME}-{step}-scratch-"))
+            manager = tf.train.CheckpointManager(self.checkpoint, os.fspath(self._directory),
+                                                 max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
         try:
-            path = self.manager.save(checkpoint_number=step)
+            path = manager.save(checkpoint_number=step)
         except BaseException as error:
             self._discard_partial_save(step)
             if isinstance(error, (OSError, tf.errors.OpError)):

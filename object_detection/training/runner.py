@@ -28,6 +28,18 @@ Each epoch reads the training records anew with the seed ``run.seed + first step
 epoch``, so a resumed run shuffles and samples as one that was never interrupted; its batches
 are identical only with ``RunOptions(deterministic_input=True)`` (tf.data's parallel reading is
 otherwise free to reorder).
+
+Several workers (``TF_CONFIG``, ``MultiWorkerMirroredStrategy``) run the same command on the same
+run folder (shared storage) and train in lock step: the input is read in a fixed order on every
+worker and split by batch (``distribution.distribute_dataset``), so the cluster trains on the
+batches of one process. Only the chief (worker 0) writes into the run folder: the lock, the
+settings, the checkpoints (the others save into a temporary folder of their own, removed at
+once), the summaries, the evaluations and ``best/``; it evaluates alone while the others wait
+in their next training step, and at the end of a run all wait for each other
+(``distribution.sync_workers``), so no worker ends before the last evaluation is logged. When a
+worker is lost (killed, machine gone), the others stop within about the coordination
+service's heartbeat timeout (10 s) with ``distribution.WorkerLostError``, one sentence naming it
+and the latest checkpoint; the same command, started again on every worker, resumes from it.
 """
 
 from __future__ import annotations
@@ -156,8 +168,7 @@ class _Run:
         self.checkpoints = ckpt_lib.RunCheckpoints(
             run.run_dir, checkpoint, max_to_keep=options.max_to_keep,
             keep_checkpoint_every_n_hours=keep_hours if keep_hours < 10000 else None,
-            is_chief=self.chief,
-            scratch_dir=Path(run.run_dir) / f".scratch_{distribution.worker_id(strategy)}")
+            is_chief=self.chief)
         self.summaries = RunSummaries(run.run_dir, enabled=self.chief)
         self.evaluator = self._evaluator() if self.chief else None
         self.trainer: Trainer | None = None
@@ -212,10 +223,12 @@ class _Run:
         return 0
 
     def _train_dataset(self, step: int):
+        # In a cluster every worker must read the same order: each keeps its part of a batch.
+        deterministic = (self.options.deterministic_input
+                         or distribution.is_multi_worker(self.strategy))
         dataset = input_builder.build_input_from_pipeline(
-            self.pipeline, training=True, seed=self.run.seed + step,
-            deterministic=self.options.deterministic_input)
-        return self.strategy.experimental_distribute_dataset(dataset)
+            self.pipeline, training=True, seed=self.run.seed + step, deterministic=deterministic)
+        return distribution.distribute_dataset(self.strategy, dataset)
 
     def train_epoch(self, until_step: int, meter: progress.ProgressMeter) -> None:
         start_step = int(self.optimizer.iterations.numpy())
@@ -250,7 +263,7 @@ def _check_config(run: RunSpec) -> None:
 
 def run_folder_lock(run: RunSpec, strategy: tf.distribute.Strategy):
     """The run folder's lock for the chief; nothing for other workers, which write nothing
-    into the folder but their scratch checkpoints."""
+    into the folder."""
     if not distribution.is_chief(strategy):
         return contextlib.nullcontext()
     return run_lock.RunLock(run.run_dir)
@@ -271,9 +284,33 @@ def train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy,
     outcome. Config errors raise (ValueError / FileNotFoundError), so do a folder in use
     (``run_lock.RunFolderInUseError``) and a failed save (``CheckpointSaveError``); a
     non-finite loss ends the run with status ``failed`` and a message naming the step, the
-    losses and the last good checkpoint."""
-    with run_folder_lock(run, strategy):
+    losses and the last good checkpoint. In a cluster, a lost worker raises
+    ``distribution.WorkerLostError`` naming it and the latest checkpoint."""
+    with run_folder_lock(run, strategy), _lost_workers_reported(run, strategy, "training"):
         return _train_and_evaluate(run, strategy, options, out or _printer())
+
+
+@contextlib.contextmanager
+def _lost_workers_reported(run: RunSpec, strategy: tf.distribute.Strategy, what: str):
+    """Turns TensorFlow's error for a lost worker of a cluster (``distribution.lost_worker``)
+    into ``WorkerLostError``: ``RUN: worker 1 (HOST:PORT) is lost (...); training stopped, the
+    latest checkpoint is ckpt-N: ...``."""
+    try:
+        yield
+    except (tf.errors.OpError, ckpt_lib.CheckpointSaveError) as error:
+        cause = error.__cause__ if isinstance(error, ckpt_lib.CheckpointSaveError) else error
+        lost = distribution.lost_worker(strategy, cause)
+        if lost is None:
+            raise
+        if is_complete(run):      # lost after the last evaluation (at the final sync_workers)
+            done = (f"the run is complete (step {run.num_steps} saved and evaluated) but the "
+                    "command stops: run it again on every worker for any runs after it")
+        else:
+            latest = ckpt_lib.latest_step(run.run_dir)
+            kept = ("no checkpoint is saved yet" if latest is None
+                    else f"the latest checkpoint is {ckpt_lib.CHECKPOINT_NAME}-{latest}")
+            done = f"{what} stopped, {kept}: run the same command on every worker again to resume"
+        raise distribution.WorkerLostError(f"{run.name}: {lost}; {done}") from error
 
 
 def _train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy, options: RunOptions,
@@ -283,7 +320,8 @@ def _train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy, options:
         _remove_leftovers(run)
         write_run_config(run)
     if is_complete(run):
-        ckpt_lib.sync_best(run.run_dir, run.best_checkpoint_metric)
+        if distribution.is_chief(strategy):
+            ckpt_lib.sync_best(run.run_dir, run.best_checkpoint_metric)
         out(f"{run.name}: complete (step {run.num_steps} saved and evaluated), skipped")
         return _outcome(run, COMPLETE, start, run.num_steps)
     _check_config(run)
@@ -304,6 +342,7 @@ def _train_and_evaluate(run: RunSpec, strategy: tf.distribute.Strategy, options:
             path = state.checkpoints.save(target)
             state.evaluate(target, path)
             count += 1
+        distribution.sync_workers(strategy)     # in a cluster: none ends before the chief
     except tf.errors.DataLossError as error:    # TensorFlow names no file: find the damaged one
         raise _named_damaged_record(run, error) from error
     except NonFiniteLossError as error:
@@ -343,7 +382,7 @@ def evaluate_checkpoints(run: RunSpec, strategy: tf.distribute.Strategy,
         out = out or _printer()
         out(f"{run.name}: no checkpoint in {run.run_dir} to evaluate")
         return _outcome(run, NO_CHECKPOINT, time.monotonic())
-    with run_folder_lock(run, strategy):
+    with run_folder_lock(run, strategy), _lost_workers_reported(run, strategy, "evaluation"):
         return _evaluate_checkpoints(run, strategy, options, out or _printer())
 
 
@@ -361,7 +400,8 @@ def _evaluate_checkpoints(run: RunSpec, strategy: tf.distribute.Strategy, option
     step = ckpt_lib.checkpoint_step(kept[-1])
     if not todo:
         out(f"{run.name}: the {len(kept)} kept checkpoint(s) are evaluated already")
-        ckpt_lib.sync_best(run.run_dir, run.best_checkpoint_metric)
+        if distribution.is_chief(strategy):
+            ckpt_lib.sync_best(run.run_dir, run.best_checkpoint_metric)
         return _outcome(run, EVALUATED, start, step)
     config_lib.validate(run.pipeline_config, for_eval=True)
     state = _Run(run, strategy, options, out)
@@ -369,6 +409,7 @@ def _evaluate_checkpoints(run: RunSpec, strategy: tf.distribute.Strategy, option
         for path in todo:
             state.checkpoints.restore(path)
             state.evaluate(ckpt_lib.checkpoint_step(path), path)
+        distribution.sync_workers(strategy)     # in a cluster: none ends before the chief
     finally:
         state.summaries.close()
     return _outcome(run, EVALUATED, start, step, evaluations=len(todo))

@@ -16,6 +16,9 @@ A run folder is locked (RUN_DIR/.lock) while a process trains or evaluates it: a
 command on the same folder stops with an error naming the holder. Errors (a folder in use or
 not writable, a full disk, a damaged checkpoint, a bad config) stop with one line naming the
 path; --debug adds the traceback.
+
+With --ray [ADDRESS] every run is a Ray task: the runs go in parallel on this machine's CPUs
+and GPUs, or across the machines of a Ray cluster whose run folders are on shared storage.
 """
 
 from __future__ import annotations
@@ -75,6 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train with N replicas on logical CPU devices (MirroredStrategy; "
                              "for trying distribution without GPUs). Default: every local GPU, "
                              "or MultiWorkerMirroredStrategy when TF_CONFIG is set")
+    ray = parser.add_argument_group(
+        "runs in parallel on Ray", 'each run of the grid a Ray task (pip install -e ".[ray]"): '
+        "as many at once as the CPUs and GPUs allow, on this machine or on every machine of "
+        "a Ray cluster; complete runs are skipped, interrupted ones resume, a failed run "
+        "does not stop the others")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run the runs as Ray tasks: with no ADDRESS on a local Ray started "
+                          "for the command (every CPU and GPU of this machine; the cluster of "
+                          "RAY_ADDRESS when that is set), else on the running cluster at "
+                          "ADDRESS: auto (the one this machine belongs to), HOST:6379, or "
+                          "ray://HOST:10001. On a cluster the repository, the data and the "
+                          "run folders must be at the same paths on every machine")
+    ray.add_argument("--gpus_per_run", type=float, metavar="N",
+                     help="GPUs of each run's task (a fraction shares a GPU). Default: 1 when "
+                          "the cluster has GPUs, else 0")
+    ray.add_argument("--cpus_per_run", type=float, metavar="N",
+                     help="CPUs of each run's task, also its TensorFlow threads. Default: "
+                          "with GPUs, a GPU node's CPUs divided among its GPUs; without, the "
+                          "cluster's CPUs divided among the runs (at least 1, at most one "
+                          "node's)")
     cli.add_debug_flag(parser)
     return parser
 

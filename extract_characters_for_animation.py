@@ -2,11 +2,13 @@
 """Cuts the figures found by an exported model out of every map of a folder, for animation.
 
 For every image of --images, writes a folder --output_dir/<map name>/ in the published layout:
-extracted_map.png (the map with its figures painted white), config.json (numberOfCharacters,
-width, height) and for every figure (score above --score_threshold) char0/, char1/, ... with
-image.png (the figure inside its mask on a transparent background, padded to a square),
-padding.json ([x, y] of the figure in the square) and topLeftCorner.json ([left, top] of the
-figure on the map). Maps whose names differ only in extension or case get distinct folders.
+extracted_map.png (the map with its figures removed: painted white, as published, or with
+--fill inpaint filled from their surroundings by OpenCV's Telea inpainting), config.json
+(numberOfCharacters, width, height) and for every figure (score above --score_threshold)
+char0/, char1/, ... with image.png (the figure inside its mask on a transparent background,
+padded to a square), padding.json ([x, y] of the figure in the square) and topLeftCorner.json
+([left, top] of the figure on the map). Maps whose names differ only in extension or case get
+distinct folders.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 
 from object_detection import cli
 from object_detection.cli import folder_commands
+from object_detection.apps.map_fill import DEFAULT_FILL, FILLS
 from object_detection.core.detections import DEFAULT_SCORE_THRESHOLD
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -35,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_threshold_arguments(
         parser, score_help="cut out the detections scoring above this (default "
                            f"{DEFAULT_SCORE_THRESHOLD})")
+    parser.add_argument("--fill", choices=FILLS, default=DEFAULT_FILL,
+                        help="how extracted_map.png fills the removed figures: white (default, "
+                             "as published) or inpaint (each figure, grown by a few pixels, "
+                             "filled from its surroundings)")
     cli.add_tile_arguments(parser)
     cli.add_debug_flag(parser)
     return parser

@@ -27,6 +27,7 @@ from object_detection.export import image_files
 from object_detection.core.detections import DEFAULT_MASK_THRESHOLD, DEFAULT_SCORE_THRESHOLD
 from object_detection.core.tiling import TileOptions
 from object_detection.apps.extraction import extract_for_animation, extract_for_training
+from object_detection.apps.map_fill import DEFAULT_FILL, check_fill
 from object_detection.apps.folder_runs import OutputNames, RunSummary, check_separate_folders
 from object_detection.apps.outputs import OutputFolder
 
@@ -57,16 +58,19 @@ def extract_folder_for_animation(model: ExportedModel, images_dir: str | os.Path
                                  score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                                  mask_threshold: float = DEFAULT_MASK_THRESHOLD,
                                  batch_size: int = 1, progress: Progress = _quiet,
-                                 tiles: TileOptions | None = None) -> RunSummary:
+                                 tiles: TileOptions | None = None,
+                                 fill: str = DEFAULT_FILL) -> RunSummary:
     """Writes ``output_dir/<map name>/`` (extracted_map.png, config.json, charN/) for every
     image of ``images_dir``; ``progress`` gets one line per map. With ``tiles`` (enabled) each
-    map is run in tiles, with a progress bar over them.
+    map is run in tiles, with a progress bar over them. ``fill``: how extracted_map.png fills
+    the removed figures ("white", as published, or "inpaint": ``apps.map_fill``).
 
     FileNotFoundError / ValueError (naming the folder) when ``images_dir`` is missing or holds
     no images, or when ``output_dir`` is ``images_dir``.
     """
     from object_detection.export.inference import FolderReport  # TensorFlow, as the model
 
+    check_fill(fill)
     check_separate_folders(output_dir, images_dir)
     out = OutputFolder(os.fspath(output_dir))
     summary = RunSummary(out.root, input_dir=os.fspath(images_dir))
@@ -77,7 +81,7 @@ def extract_folder_for_animation(model: ExportedModel, images_dir: str | os.Path
             show_progress=True):
         map_dir = out.path(names.name_for(path))
         extraction = extract_for_animation(image, detections, map_dir,
-                                           mask_threshold=mask_threshold)
+                                           mask_threshold=mask_threshold, fill=fill)
         summary.add_extraction(path, len(detections), extraction)
         progress(f"{path.name}: {extraction.figures} figure(s) -> {map_dir}")
     summary.add_folder_report(report)

@@ -5,7 +5,10 @@ The layouts are those of the published pictorial-maps scripts
 
 For animation, one folder per map (``extract_for_animation``)::
 
-    extracted_map.png          the map with every written figure's mask painted white
+    extracted_map.png          the map with every written figure removed: its mask painted
+                               white (``fill="white"``, the default, as published) or, with
+                               ``fill="inpaint"``, filled from its surroundings
+                               (``map_fill``)
     config.json                {"numberOfCharacters": n, "width": W, "height": H}; written
                                last (an earlier run's is removed first), so a map folder
                                without it is incomplete
@@ -44,7 +47,7 @@ import re
 import numpy as np
 
 from object_detection.dataset_tools.figure_folder import BACKGROUND_BODY_PART, FigureMap
-from object_detection.apps import cutout
+from object_detection.apps import cutout, map_fill
 from object_detection.core.detections import (DEFAULT_MASK_THRESHOLD, ImageDetections,
                                                  check_image)
 from object_detection.apps.matching import NO_MATCH, match_by_largest_overlap
@@ -108,7 +111,8 @@ def _is_empty_in_box(mask: np.ndarray, box: np.ndarray, index: int, output_dir: 
 
 
 def extract_for_animation(image: np.ndarray, detections: ImageDetections, output_dir: str, *,
-                          mask_threshold: float = DEFAULT_MASK_THRESHOLD) -> ExtractionSummary:
+                          mask_threshold: float = DEFAULT_MASK_THRESHOLD,
+                          fill: str = map_fill.DEFAULT_FILL) -> ExtractionSummary:
     """Writes one map's figures for animation into ``output_dir`` (layout in the module doc).
 
     Args:
@@ -117,7 +121,10 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
       output_dir: the map's folder (created; files of an earlier run are replaced, and its
         ``charN/`` folders beyond the new count removed when they hold only our files).
       mask_threshold: mask probabilities above it belong to the figure.
+      fill: how ``extracted_map.png`` fills the removed figures, one of ``map_fill.FILLS``:
+        "white" (as published) or "inpaint" (from their surroundings, ``map_fill``).
     """
+    map_fill.check_fill(fill)
     image = check_image(image, output_dir)
     height, width = image.shape[:2]
     masks = _mask_crops(image, detections, mask_threshold, output_dir)
@@ -139,8 +146,8 @@ def extract_for_animation(image: np.ndarray, detections: ImageDetections, output
         out.write_json(f"{folder}/{PADDING}", padding)
         out.write_json(f"{folder}/{TOP_LEFT_CORNER}", [int(box[0]), int(box[1])])
         written.append(k)
-    out.write_image(EXTRACTED_MAP, cutout.remove_figures(image, [masks[k] for k in written],
-                                                         boxes[written]))
+    out.write_image(EXTRACTED_MAP, map_fill.fill_figures(image, [masks[k] for k in written],
+                                                         boxes[written], fill))
     _remove_stale_character_dirs(out, len(written))
     out.write_json(MAP_CONFIG, {"numberOfCharacters": len(written), "width": width, "height": height})
     summary.files, summary.figures = out.written, len(written)

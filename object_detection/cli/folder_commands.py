@@ -57,7 +57,7 @@ def extract_for_animation(args: argparse.Namespace) -> int:
         return extract_folder.extract_folder_for_animation(
             model, args.images, args.output_dir, score_threshold=args.score_threshold,
             mask_threshold=args.mask_threshold, batch_size=args.batch_size, progress=print,
-            tiles=args.tiles)
+            tiles=args.tiles, fill=args.fill)
 
     return _folder_run(args, args.images, prepare, apply)
 

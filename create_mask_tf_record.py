@@ -42,13 +42,17 @@ from object_detection.dataset_tools.record_tiling import (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Write sharded TFRecords (TF Object Detection API keys, PNG instance masks) "
-                    "from a figure folder, COCO JSON, VIA JSON or Pascal VOC dataset.")
+                    "from a figure folder, COCO JSON, VIA JSON, Pascal VOC, CVAT XML, LabelMe or "
+                    "Label Studio dataset.")
     parser.add_argument("--input_type", required=True, choices=INPUT_TYPES,
                         help="layout of --input: figure_folder (images/, masks/, keypoints/), "
                              "coco (instances JSON), via (VIA 1.x or 2.x JSON), voc (VOC root "
-                             "with Annotations/, JPEGImages/, SegmentationObject/)")
+                             "with Annotations/, JPEGImages/, SegmentationObject/), cvat (CVAT "
+                             "for images 1.1 annotations.xml), labelme (folder of LabelMe JSON "
+                             "files), label_studio (Label Studio JSON export)")
     parser.add_argument("--input", required=True,
-                        help="the figure folder, the COCO or VIA JSON file, or the VOC root folder")
+                        help="the figure folder, the COCO, VIA or Label Studio JSON file, the VOC "
+                             "root folder, the CVAT XML file, or the LabelMe folder")
     parser.add_argument("--output_path", required=True,
                         help="record prefix: writes PREFIX-00000-of-0000N.tfrecord ...")
     parser.add_argument("--num_shards", type=int, default=1,
@@ -64,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--segmentation", choices=("rle", "polygon"), default="rle",
                         help="segmentation format of --coco_gt_json (default rle, exact)")
     parser.add_argument("--image_dir", default=None,
-                        help="coco / via: folder of the images (default: the JSON's folder)")
+                        help="coco / via / cvat / label_studio: folder of the images (default: "
+                             "the annotation file's folder; cvat: its images/ subfolder when "
+                             "there is one)")
     parser.add_argument("--class_attribute", default=None,
                         help="via: region attribute that holds the class name (default: every "
                              "region is --class_name)")

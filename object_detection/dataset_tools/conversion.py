@@ -22,7 +22,10 @@ from object_detection import atomic_files
 from object_detection.dataset_tools.coco_ground_truth import coco_ground_truth
 from object_detection.dataset_tools.coco_source import CocoSource
 from object_detection.dataset_tools.conversion_stats import ConversionStats
+from object_detection.dataset_tools.cvat_source import CvatSource
 from object_detection.dataset_tools.figure_folder_source import DEFAULT_CLASS_NAME, FigureFolderSource
+from object_detection.dataset_tools.label_studio_source import LabelStudioSource
+from object_detection.dataset_tools.labelme_source import LabelmeSource
 from object_detection.dataset_tools.record_tiling import RecordTiling, tile_images
 from object_detection.dataset_tools.sharded_records import shard_paths, write_sharded_records
 from object_detection.dataset_tools.staged_outputs import staged_outputs
@@ -31,7 +34,7 @@ from object_detection.dataset_tools.voc_source import VocSource
 
 _LOG = logging.getLogger(__name__)
 
-INPUT_TYPES = ("figure_folder", "coco", "via", "voc")
+INPUT_TYPES = ("figure_folder", "coco", "via", "voc", "cvat", "labelme", "label_studio")
 
 
 class Source(Protocol):
@@ -51,11 +54,13 @@ def make_source(input_type: str, input_path: str, label_map: str | dict[str, int
 
     Args:
       input_type: one of INPUT_TYPES.
-      input_path: the figure folder, COCO JSON, VIA JSON, or VOC root.
+      input_path: the figure folder, COCO JSON, VIA JSON, VOC root, CVAT XML, LabelMe folder
+        or Label Studio JSON export.
       label_map: a label map file or a name -> id dict; restricts the classes (others skipped).
       class_name: the single class of figure folders and of VIA without ``class_attribute``.
       strict: skips become errors.
-      image_dir: images of COCO / VIA (default: the JSON's folder).
+      image_dir: images of COCO / VIA / CVAT / Label Studio (default: the annotation file's
+        folder; for CVAT its images/ subfolder when there is one).
       class_attribute: VIA region attribute holding the class name.
       image_set: VOC ImageSets list name (default: every XML).
       skip_difficult: leave out VOC objects marked difficult.
@@ -73,6 +78,12 @@ def make_source(input_type: str, input_path: str, label_map: str | dict[str, int
         return CocoSource(input_path, image_dir, class_map, stats)
     if input_type == "via":
         return ViaSource(input_path, image_dir, class_attribute, class_name, class_map, stats)
+    if input_type == "cvat":
+        return CvatSource(input_path, image_dir, class_map, stats)
+    if input_type == "labelme":
+        return LabelmeSource(input_path, class_map, stats)
+    if input_type == "label_studio":
+        return LabelStudioSource(input_path, image_dir, class_map, stats)
     return VocSource(input_path, image_set, class_map, skip_difficult, stats)
 
 

@@ -15,10 +15,19 @@ batch may differ in size) and run with the unpadded sizes as ``true_image_shapes
 [B, K, 4] normalized [ymin, xmin, ymax, xmax] (normalized to the unpadded resized image, hence
 to the original image too), ``detection_scores`` [B, K], ``detection_classes`` float32 [B, K]
 (1-based), and for Mask R-CNN ``detection_masks`` [B, K, mask_h, mask_w] box-relative.
+
+``saved_model_root`` gives what ``exporter`` saves: not the Keras model but its backing
+``tf.Variable``s, one per weight (as ``keras.export.ExportArchive`` does). A Keras 3 variable
+saved as part of a Keras model is written twice into a SavedModel's graph (its
+``_export_to_saved_model_graph`` adds a second ``tf.Variable`` copied from the first): the
+signature reads one copy and the restore fills the other, so that every loader but TF's Python
+one (TF Serving, ``saved_model_cli run``, ``tf.compat.v1.saved_model.loader.load``) fails with
+"Could not find variable ..." (tensorflow#72963, keras#20095).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable
 
 import tensorflow as tf
@@ -63,11 +72,31 @@ _IMAGE_READERS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
 }
 
 
+def backing_variable(variable) -> tf.Variable:
+    """The ``tf.Variable`` holding a Keras variable's value (a ``tf.Variable``: itself)."""
+    if isinstance(variable, tf.Variable):
+        return variable
+    value = variable.value  # outside an autocast scope: the backing variable itself
+    if not isinstance(value, tf.Variable):
+        raise TypeError(f"variable {getattr(variable, 'path', variable)!r} is not backed by a "
+                        f"tf.Variable (its value is a {type(value).__name__})")
+    return value
+
+
+def backing_variables(variables: Mapping[str, object]) -> dict[str, tf.Variable]:
+    """``{name: backing_variable(variable)}``; ValueError when two names share one."""
+    backed = {name: backing_variable(variable) for name, variable in variables.items()}
+    if len({id(v) for v in backed.values()}) != len(backed):
+        raise ValueError("two variable names share one tf.Variable")
+    return backed
+
+
 class DetectionModule(tf.Module):
     """A restored model and its resizer, with serving functions per input type.
 
-    ``variables_by_name`` keeps every model variable tracked for saving (Keras 3 does not
-    track layers that a model holds in Python lists), as ``checkpoints.make_checkpoint``.
+    ``variables_by_name``: every model variable by name (``checkpoints.variable_map``; Keras 3
+    does not track layers that a model holds in Python lists), whose backing ``tf.Variable``s
+    ``saved_model_root`` saves. The module itself is not saved (see the module docstring).
     """
 
     def __init__(self, model, resizer: resizers.Resizer) -> None:
@@ -119,3 +148,24 @@ class DetectionModule(tf.Module):
             return self.detect(input_tensor, input_type)
 
         return serve
+
+    def saved_model_root(self, input_type: str) -> tuple[tf.Module, dict[str, object]]:
+        """(the object for ``tf.saved_model.save``, its signatures ``{SIGNATURE: ...}``).
+
+        The object holds ``variables_by_name`` (the backing ``tf.Variable`` of every model
+        variable, by the names of ``checkpoints.variable_map``: one variable per weight in the
+        SavedModel, which every loader reads) and ``input_type`` (a string variable, so that a
+        loader can tell encoded images from tf.Examples); not the Keras model. ValueError when
+        the signature reads a variable that is not among them.
+        """
+        serve = self.serving_function(input_type).get_concrete_function()
+        root = tf.Module(name="detection_model")
+        root.variables_by_name = backing_variables(self.variables_by_name)
+        root.input_type = tf.Variable(check_input_type(input_type), trainable=False,
+                                      name="input_type")
+        saved = {id(v) for v in root.variables_by_name.values()}
+        unsaved = [v.name for v in serve.variables if id(v) not in saved]
+        if unsaved:
+            raise ValueError(f"the serving function reads variables that are not the model's: "
+                             f"{', '.join(unsaved[:5])}")
+        return root, {SIGNATURE: serve}

@@ -3,6 +3,7 @@
 ``export_model`` writes into ``output_dir`` (the OD API's layout)::
 
     saved_model/                  SavedModel, signature "serving_default": input_tensor -> outputs
+                                  (one variable per weight: every loader reads it, TF Serving too)
     frozen_inference_graph.pb     GraphDef, image_tensor:0 -> num_detections:0, ... (TF1 names)
     pipeline.config               the pipeline config the model was built from
     checkpoint/ckpt-0.*, checkpoint/checkpoint   the model's variables only (no optimizer)
@@ -36,7 +37,7 @@ from object_detection.builders import input_builder, model_builder
 from object_detection.core import precision as precision_lib
 from object_detection.data import resizer as resizers
 from object_detection.export import export_record, frozen_graph, run_folder
-from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR, SIGNATURE,
+from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR,
                                                       DetectionModule, check_input_type)
 from object_detection.protos import pipeline_pb2
 from object_detection.export.export_record import CHECKPOINT_DIR
@@ -111,9 +112,8 @@ def _write_parts(folder: Path, module: DetectionModule, model, pipeline, input_t
     """SavedModel, frozen graph, pipeline config and model checkpoint into ``folder``;
     returns the checkpoint file name (``ckpt-0``)."""
     saved_model = folder / SAVED_MODEL_DIR
-    serve = module.serving_function(input_type)
-    tf.saved_model.save(module, os.fspath(saved_model),
-                        signatures={SIGNATURE: serve.get_concrete_function()})
+    root, signatures = module.saved_model_root(input_type)
+    tf.saved_model.save(root, os.fspath(saved_model), signatures=signatures)
     logger.info("wrote the SavedModel (%s input) to %s", input_type, saved_model)
     frozen = frozen_graph.write_frozen_graph(frozen_graph.freeze(module),
                                              folder / frozen_graph.FROZEN_GRAPH_NAME)
@@ -152,8 +152,6 @@ def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str
     out = _output_folder(output_dir)
     model, resizer = restore_inference_model(pipeline, checkpoint, precision)
     module = DetectionModule(model, resizer)
-    # Kept in the SavedModel so that a loader can tell encoded images from tf.Examples.
-    module.input_type = tf.Variable(input_type, trainable=False, name="input_type")
     for stale in atomic_files.remove_stale_temporaries(out.parent, out.name):
         logger.warning("removed %s, left by an interrupted export", stale)
     checkpoint = os.fspath(checkpoint)

@@ -258,6 +258,17 @@ def test_a_failed_run_and_a_run_in_use_are_reported_and_the_other_completes(
     assert "[1/1 done] 1st_run_tiny_stride8_0.125_0.25: evaluated, step 2, best " in out
     assert [e.step for e in results_log.read_evaluations(str(tiny))] == [2]
 
+    # A run folder written with other settings is refused by its task, as serially, and the
+    # folder is left as it was.
+    changed = "model.faster_rcnn.first_stage_nms_iou_threshold=0.55"
+    assert train_and_eval.main(["--experiment", str(grid), "--ray", "--only", "tiny",
+                                "--override", changed]) == 1
+    captured = capsys.readouterr()
+    assert "pipeline.config: written for other settings: model.faster_rcnn." \
+           "first_stage_nms_iou_threshold is 0.7 there, 0.55 in" in captured.err
+    assert re.search(r"^1st_run_tiny_stride8_0.125_0.25\s+failed\s", captured.out, re.M)
+    assert [e.step for e in results_log.read_evaluations(str(tiny))] == [2]
+
 
 # ------------------------------------------------------------ a killed driver, then resumed
 
@@ -317,7 +328,9 @@ def _wait_for_checkpoint(driver: subprocess.Popen, run_dir: Path, log: Path,
 @pytest.mark.slow
 def test_a_stopped_or_killed_driver_ends_its_task_and_the_command_resumes(tiny_data, tmp_path):
     pytest.importorskip("ray", reason=RAY_SKIP_REASON)
-    grid = _grid(tmp_path, tiny_data, total_steps=150, steps_per_epoch=30)
+    # 600 steps: long enough that the run cannot end between a checkpoint and the signal, even
+    # on a loaded machine (150 steps of the tiny model once finished in that time).
+    grid = _grid(tmp_path, tiny_data, total_steps=600, steps_per_epoch=60)
     run_dir = tmp_path / "runs" / "1st_run_tiny_stride8_0.125_0.25"
     command = [sys.executable, str(REPO / "train_and_eval.py"), "--experiment", str(grid),
                "--ray", "--log_every_n_steps", "10"]
@@ -360,14 +373,14 @@ def test_a_stopped_or_killed_driver_ends_its_task_and_the_command_resumes(tiny_d
         # end them, so that nothing is left behind.
         _wait_for_no_processes(driver.pid, timeout=0)
     killed_at = ckpt_lib.latest_step(run_dir)
-    assert stopped_at < killed_at < 150, log.read_text()[-3000:]
+    assert stopped_at < killed_at < 600, log.read_text()[-3000:]
 
     # 3. The same command resumes the run from that checkpoint (taking over the lock the
     # killed task left), repeats no evaluation and completes; it ends its local Ray.
     log = tmp_path / "resumed.log"
     driver = _start(command, log)
     try:
-        code = driver.wait(timeout=300)
+        code = driver.wait(timeout=600)
     finally:
         driver.kill()
         left = _wait_for_no_processes(driver.pid, timeout=30)
@@ -379,6 +392,7 @@ def test_a_stopped_or_killed_driver_ends_its_task_and_the_command_resumes(tiny_d
     assert "(Ray: 1 node, 2 CPUs, 0 GPUs; each run a task of 2 CPU(s), 0 GPU(s))" in text
     assert ("_DefaultDistributionStrategy, 1 replica, GPUs none (0 visible to TensorFlow), "
             "2 CPU threads") in text
-    assert [e.step for e in results_log.read_evaluations(str(run_dir))] == [30, 60, 90, 120, 150]
-    assert re.search(r"^1st_run_tiny_stride8_0.125_0.25\s+trained\s+150\s", text, re.M)
+    logged = [e.step for e in results_log.read_evaluations(str(run_dir))]
+    assert logged == list(range(60, 601, 60))
+    assert re.search(r"^1st_run_tiny_stride8_0.125_0.25\s+trained\s+600\s", text, re.M)
     assert not (run_dir / run_lock.LOCK_NAME).exists()

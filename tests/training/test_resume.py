@@ -31,7 +31,7 @@ def _command(run_dir, data) -> list[str]:
     return command
 
 
-def _run(command, kill_at: re.Pattern | None = None, timeout: float = 180.0,
+def _run(command, kill_at: re.Pattern | None = None, timeout: float = 600.0,
          sig: int = signal.SIGKILL) -> list[str]:
     """Runs the command, reading its output; sends it ``sig`` on the first line matching
     ``kill_at`` (SIGKILL: stops reading; otherwise reads on to its end). Returns the lines read

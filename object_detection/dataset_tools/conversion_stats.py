@@ -130,6 +130,11 @@ class ConversionStats:
         return "\n".join(lines)
 
 
+# Skip reasons that several sources share (each source keeps the ones only it has).
+UNSUPPORTED_SHAPE = "unsupported shape"
+MISSING_LABEL = "no label"
+
+
 def skip(stats: ConversionStats, path: str, reason: str, detail: str = "",
          what: str = "instance", logger: logging.Logger | None = None,
          requested: bool = False) -> None:

@@ -43,7 +43,12 @@ from object_detection.dataset_tools.coco_segmentation import (
     DEGENERATE_POLYGON,
     polygons_to_mask,
 )
-from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
+from object_detection.dataset_tools.conversion_stats import (
+    MISSING_LABEL,
+    UNSUPPORTED_SHAPE,
+    ConversionStats,
+    skip,
+)
 from object_detection.dataset_tools.image_io import read_image, rotation_hint
 from object_detection.dataset_tools.shape_masks import (
     ZERO_RADIUS,
@@ -53,8 +58,6 @@ from object_detection.dataset_tools.shape_masks import (
 
 _LOG = logging.getLogger(__name__)
 
-UNSUPPORTED_SHAPE = "unsupported shape"
-MISSING_LABEL = "no label"
 SHAPES = ("polygon", "box", "mask", "ellipse")
 OTHER_SHAPES = ("polyline", "points", "cuboid", "skeleton")
 IMAGES_SUBDIR = "images"

@@ -50,7 +50,12 @@ from object_detection.dataset_tools.coco_segmentation import (
     DEGENERATE_POLYGON,
     polygons_to_mask,
 )
-from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
+from object_detection.dataset_tools.conversion_stats import (
+    MISSING_LABEL,
+    UNSUPPORTED_SHAPE,
+    ConversionStats,
+    skip,
+)
 from object_detection.dataset_tools.image_io import read_image, rotation_hint
 from object_detection.dataset_tools.shape_masks import (
     ZERO_RADIUS,
@@ -60,8 +65,6 @@ from object_detection.dataset_tools.shape_masks import (
 
 _LOG = logging.getLogger(__name__)
 
-UNSUPPORTED_SHAPE = "unsupported shape"
-MISSING_LABEL = "no label"
 SHAPES = ("polygonlabels", "rectanglelabels", "ellipselabels", "brushlabels")
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-fA-F]{8}-(.+)$")
 

@@ -44,7 +44,12 @@ from object_detection.dataset_tools.coco_segmentation import (
     DEGENERATE_POLYGON,
     polygons_to_mask,
 )
-from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
+from object_detection.dataset_tools.conversion_stats import (
+    MISSING_LABEL,
+    UNSUPPORTED_SHAPE,
+    ConversionStats,
+    skip,
+)
 from object_detection.dataset_tools.image_io import (
     EncodedImage,
     encode_image_bytes,
@@ -59,8 +64,6 @@ from object_detection.dataset_tools.shape_masks import (
 
 _LOG = logging.getLogger(__name__)
 
-UNSUPPORTED_SHAPE = "unsupported shape"
-MISSING_LABEL = "no label"
 SHAPES = ("polygon", "rectangle", "circle")
 
 

@@ -30,13 +30,12 @@ from object_detection.dataset_tools.annotated_image import (
     ZERO_SIZE_BOX, AnnotatedImage, Instance, assemble_image)
 from object_detection.dataset_tools.class_map import ClassMap
 from object_detection.dataset_tools.coco_segmentation import DEGENERATE_POLYGON, polygons_to_mask
-from object_detection.dataset_tools.conversion_stats import ConversionStats, skip
+from object_detection.dataset_tools.conversion_stats import UNSUPPORTED_SHAPE, ConversionStats, skip
 from object_detection.dataset_tools.image_io import read_image
 
 _LOG = logging.getLogger(__name__)
 
 MISSING_CLASS = "no class attribute"
-UNSUPPORTED_SHAPE = "unsupported shape"
 
 
 def _load_entries(path: str) -> list[dict]:

@@ -12,6 +12,10 @@ them in evaluation.
 masks (``include_masks``, from the table ``config.supported``). With
 ``eval_config.use_moving_averages`` and an optimizer keeping averages, the averaged weights are
 evaluated (swapped in for the evaluation only).
+
+With ``visualizations`` (``side_by_side.Settings``, from ``eval_config``), the first
+``num_visualizations`` maps are drawn as the OD API's ``eval_side_by_side`` pictures
+(detections beside ground truth, PNG) into ``EvalResult.pictures``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 
 from object_detection.config import supported
+from object_detection.evaluation import side_by_side
 from object_detection.evaluation.coco_evaluator import CocoEvaluator
 from object_detection.fields import InputFields, LossNames
 from object_detection.protos import eval_pb2
@@ -34,12 +39,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class EvalResult:
-    """One evaluation: COCO metrics (OD API names), mean losses, images and seconds taken."""
+    """One evaluation: COCO metrics (OD API names), mean losses, images and seconds taken,
+    and the side-by-side pictures of the first maps (``side_by_side.Picture``)."""
 
     metrics: dict[str, float]
     losses: dict[str, float] = field(default_factory=dict)
     num_images: int = 0
     seconds: float = 0.0
+    pictures: list[side_by_side.Picture] = field(default_factory=list)
 
 
 def include_masks(config: eval_pb2.EvalConfig, model_predicts_masks: bool) -> bool:
@@ -88,16 +95,20 @@ def _seed_state_kept(model) -> Iterator[None]:
 class ModelEvaluator:
     """Evaluates ``model`` on ``dataset`` (batches of ``InputFields``) against ``categories``.
 
-    Create it once per run; ``evaluate()`` reads the dataset anew each time.
+    Create it once per run; ``evaluate()`` reads the dataset anew each time. With
+    ``visualizations`` (``side_by_side.Settings.from_config(eval_config)``) the first
+    ``num_visualizations`` maps are drawn into ``EvalResult.pictures``; without, none.
     """
 
     def __init__(self, model, dataset: tf.data.Dataset, categories: Sequence[dict], *,
-                 masks: bool, losses: bool = True) -> None:
+                 masks: bool, losses: bool = True,
+                 visualizations: side_by_side.Settings | None = None) -> None:
         self.model = model
         self.dataset = dataset
         self.categories = list(categories)
         self.masks = masks
         self.losses = losses
+        self.visualizations = visualizations
         self._run = tf.function(self._run_batch, input_signature=[dataset.element_spec],
                                 autograph=False)
 
@@ -120,11 +131,18 @@ class ModelEvaluator:
         evaluator = CocoEvaluator(self.categories)
         sums: dict[str, float] = {}
         images = 0
+        pictures: list[side_by_side.Picture] = []
+        settings = self.visualizations
+        wanted = 0 if settings is None else settings.num_visualizations
+        names = side_by_side.category_names(self.categories)
         with _seed_state_kept(self.model):
-            for batch in self.dataset:
+            for index, batch in enumerate(self.dataset):
                 detections, losses = self._run(batch)
                 size = int(batch[InputFields.image].shape[0])
                 evaluator.add_batch(detections, batch)
+                if len(pictures) < wanted:
+                    pictures += side_by_side.batch_pictures(detections, batch, index, names,
+                                                            settings, wanted - len(pictures))
                 for name, value in losses.items():
                     sums[name] = sums.get(name, 0.0) + float(value) * size
                 images += size
@@ -134,4 +152,4 @@ class ModelEvaluator:
         if evaluator.skipped:
             logger.warning("evaluation skipped detections: %s", dict(evaluator.skipped))
         return EvalResult(metrics, {name: total / images for name, total in sums.items()},
-                          images, time.monotonic() - start)
+                          images, time.monotonic() - start, pictures)

@@ -61,7 +61,7 @@ from object_detection import config as config_lib
 from object_detection import label_map
 from object_detection.builders import input_builder, model_builder, optimizer_builder
 from object_detection.data import dataset as record_dataset
-from object_detection.evaluation import metric_names, results_log
+from object_detection.evaluation import metric_names, results_log, side_by_side
 from object_detection.evaluation.results_log import Evaluation
 from object_detection.training import checkpoints as ckpt_lib
 from object_detection.evaluation import model_evaluator
@@ -184,7 +184,9 @@ class _Run:
                              "needs the class names")
         categories = label_map.load_categories(reader.label_map_path)
         dataset = input_builder.build_input_from_pipeline(pipeline, training=False)
-        return model_evaluator.ModelEvaluator(self.model, dataset, categories, masks=masks)
+        return model_evaluator.ModelEvaluator(
+            self.model, dataset, categories, masks=masks,
+            visualizations=side_by_side.Settings.from_config(pipeline.eval_config))
 
     def evaluate(self, step: int, checkpoint: str | None) -> None:
         """Evaluates the model as it is now, logs it as ``step``, writes summaries, syncs
@@ -199,7 +201,7 @@ class _Run:
         name = None if checkpoint is None else os.path.basename(checkpoint)
         results_log.append_evaluation(os.fspath(self.run.run_dir), step, result.metrics,
                                       checkpoint=name)
-        self.summaries.write_eval(step, result.metrics, result.losses)
+        self.summaries.write_eval(step, result.metrics, result.losses, result.pictures)
         metric = self.run.best_checkpoint_metric
         best = ckpt_lib.sync_best(self.run.run_dir, metric)
         value = result.metrics.get(metric, float("nan"))

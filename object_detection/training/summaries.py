@@ -8,14 +8,17 @@
 
 ``<run dir>/eval/``: after each evaluation the COCO metrics (``DetectionBoxes_Precision/mAP``,
 ``DetectionMasks_Precision/mAP@.50IOU``, ..., ``DetectionBoxes_Recall/AR@100 (small)``, ...) and
-the mean losses over the evaluation records.
+the mean losses over the evaluation records, and the evaluation pictures of the first
+``eval_config.num_visualizations`` maps (``evaluation.side_by_side``: detections on the left,
+ground truth on the right, tagged ``eval_side_by_side_{batch}_{index}`` as in the OD API), in
+TensorBoard's "Images" tab.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
@@ -30,12 +33,24 @@ STEPS_PER_SEC = "steps_per_sec"
 # Written with tf.summary.write, so TensorBoard itself need not be installed to train.
 _SCALAR_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars", content=b""))
+# What tf.summary.image writes: a string tensor [width, height, PNG...] for the "images"
+# plugin (ImagePluginData, version 0, serializes to b"").
+_IMAGE_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images", content=b""))
 
 
 def write_scalar(tag: str, value: float, step: int) -> None:
     """One scalar summary into the default writer (``tf.summary.scalar``'s format)."""
     tf.summary.write(tag, tf.constant(float(value), tf.float32), step=int(step),
                      metadata=_SCALAR_METADATA)
+
+
+def write_png(tag: str, png: bytes, width: int, height: int, step: int) -> None:
+    """One image summary of an encoded PNG into the default writer (``tf.summary.image``'s
+    format, one image)."""
+    tf.summary.write(tag, tf.constant([str(int(width)).encode(), str(int(height)).encode(),
+                                       png], tf.string),
+                     step=int(step), metadata=_IMAGE_METADATA)
 
 
 class RunSummaries:
@@ -68,9 +83,18 @@ class RunSummaries:
                                       STEPS_PER_SEC: steps_per_sec})
 
     def write_eval(self, step: int, metrics: Mapping[str, float],
-                   losses: Mapping[str, float] | None = None) -> None:
-        """COCO metrics (OD API names) and evaluation losses at ``step``."""
+                   losses: Mapping[str, float] | None = None,
+                   pictures: Sequence = ()) -> None:
+        """COCO metrics (OD API names), evaluation losses and the evaluation pictures
+        (``side_by_side.Picture``: tag, png, height, width) at ``step``."""
         self._write(EVAL_DIR, step, {**metrics, **(losses or {})})
+        if not self.enabled or not pictures:
+            return
+        writer = self._writer(EVAL_DIR)
+        with writer.as_default(step=int(step)):
+            for picture in pictures:
+                write_png(picture.tag, picture.png, picture.width, picture.height, step)
+        writer.flush()
 
     def close(self) -> None:
         for writer in self._writers.values():
@@ -80,16 +104,38 @@ class RunSummaries:
 
 def read_scalars(event_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """Every scalar in the event files of ``event_dir``: tag -> [(step, value)] in file order
-    (for tests and quick looks; TensorBoard reads the same files)."""
+    (for tests and quick looks; TensorBoard reads the same files); images are left out
+    (``read_images``)."""
     scalars: dict[str, list[tuple[int, float]]] = {}
     for path in sorted(glob.glob(os.path.join(os.fspath(event_dir), "events.out.tfevents.*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 if value.HasField("tensor"):
-                    number = float(tf.make_ndarray(value.tensor))
+                    array = tf.make_ndarray(value.tensor)
+                    if array.ndim != 0 or array.dtype.kind not in "biuf":
+                        continue            # an image (a string tensor [width, height, PNG])
+                    number = float(array)
                 elif value.HasField("simple_value"):
                     number = float(value.simple_value)
                 else:
                     continue
                 scalars.setdefault(value.tag, []).append((int(event.step), number))
     return scalars
+
+
+def read_images(event_dir: str | os.PathLike) -> dict[str, list[tuple[int, bytes]]]:
+    """Every image summary in the event files of ``event_dir``: tag -> [(step, encoded
+    image)] in file order (the first image of each summary)."""
+    images: dict[str, list[tuple[int, bytes]]] = {}
+    for path in sorted(glob.glob(os.path.join(os.fspath(event_dir), "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data.plugin_name
+                if value.HasField("tensor") and plugin == "images":
+                    encoded = value.tensor.string_val[2]
+                elif value.HasField("image"):
+                    encoded = value.image.encoded_image_string
+                else:
+                    continue
+                images.setdefault(value.tag, []).append((int(event.step), bytes(encoded)))
+    return images

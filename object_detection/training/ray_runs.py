@@ -38,8 +38,10 @@ import functools
 import logging
 import math
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -233,6 +235,10 @@ def _prepare_worker(resources: Resources, cpu_replicas: int, cwd: str) -> tuple[
                          f"{socket.gethostname()}: the repository, the data and the run "
                          "folders must be at the same paths on every machine of the cluster")
     os.chdir(cwd)
+    if threading.current_thread() is threading.main_thread():
+        # Cancelling a task interrupts it with SIGINT; a driver started with SIGINT ignored
+        # (`cmd &` in a script, nohup under some shells) would pass that on to its workers.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.pop("TF_CONFIG", None)
     ray = import_ray()

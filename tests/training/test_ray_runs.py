@@ -311,7 +311,13 @@ def _start(command: list[str], log: Path) -> subprocess.Popen:
     with open(log, "w", encoding="utf-8") as output:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=output,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """SIGINT at its default in the driver even when the tests run with it ignored (a
+    background job of a script), as a user's terminal gives it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_checkpoint(driver: subprocess.Popen, run_dir: Path, log: Path,

@@ -31,14 +31,21 @@ def _command(run_dir, data) -> list[str]:
     return command
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(command, kill_at: re.Pattern | None = None, timeout: float = 600.0,
          sig: int = signal.SIGKILL) -> list[str]:
     """Runs the command, reading its output; sends it ``sig`` on the first line matching
     ``kill_at`` (SIGKILL: stops reading; otherwise reads on to its end). Returns the lines read
     (the process has ended)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+    # SIGINT at its default in the command, even when this test runs with it ignored (a
+    # background job of a script ignores it, and children inherit that).
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+                               stderr=subprocess.STDOUT, text=True, bufsize=1,
+                               preexec_fn=_default_sigint)
     watchdog = threading.Timer(timeout, process.kill)
     watchdog.start()
     lines, sent = [], False

@@ -3,7 +3,6 @@ bad input as one line naming the file."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,19 +11,11 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+import create_mask_tf_record as cli
 from object_detection.dataset_tools.conversion import convert, make_source
 from object_detection.dataset_tools.cvat_source import cvat_rle_to_mask
 from object_detection.fields import TfExampleKeys as K
 
-
-_SCRIPT = Path(__file__).resolve().parents[2] / "create_mask_tf_record.py"
-
-
-def _cli():
-    spec = importlib.util.spec_from_file_location("create_mask_tf_record", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 H, W = 32, 48
 
@@ -213,8 +204,8 @@ def test_cvat_image_dir_defaults_to_images_subfolder_or_xml_folder(tmp_path):
 def test_cvat_command_line_and_a_failure_leaves_earlier_outputs(tmp_path, capsys,
                                                                 earlier_output):
     path = _write(tmp_path, GOOD)
-    code = _cli().main(["--input_type", "cvat", "--input", path, "--output_path",
-                        str(tmp_path / "cli" / "rec"), "--coco_gt_json", str(tmp_path / "gt.json")])
+    code = cli.main(["--input_type", "cvat", "--input", path, "--output_path",
+                      str(tmp_path / "cli" / "rec"), "--coco_gt_json", str(tmp_path / "gt.json")])
     assert code == 0
     out = capsys.readouterr().out
     assert "images: read 2, written 2, skipped 0" in out and "skipped (unsupported shape): 1" in out
@@ -222,8 +213,8 @@ def test_cvat_command_line_and_a_failure_leaves_earlier_outputs(tmp_path, capsys
     with pytest.raises(ValueError, match="annotations.xml: image a.png box 0: 'xtl' must be"):
         earlier_output.convert(make_source("cvat", bad))
     earlier_output.assert_intact()
-    code = _cli().main(["--input_type", "cvat", "--input", bad, "--output_path",
-                        str(tmp_path / "cli" / "rec")])
+    code = cli.main(["--input_type", "cvat", "--input", bad, "--output_path",
+                      str(tmp_path / "cli" / "rec")])
     err = capsys.readouterr().err
     first = err.splitlines()[0]
     assert code == 1 and first.startswith("error: ")

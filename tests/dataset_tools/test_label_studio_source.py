@@ -3,7 +3,6 @@ the image file name rule; bad input as one line naming the file."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+import create_mask_tf_record as cli
 from object_detection.dataset_tools.conversion import convert, make_source
 from object_detection.dataset_tools.label_studio_source import (
     brush_rle_to_mask,
@@ -20,15 +20,6 @@ from object_detection.dataset_tools.label_studio_source import (
 )
 from object_detection.fields import TfExampleKeys as K
 
-
-_SCRIPT = Path(__file__).resolve().parents[2] / "create_mask_tf_record.py"
-
-
-def _cli():
-    spec = importlib.util.spec_from_file_location("create_mask_tf_record", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 H, W = 32, 48
 SIZES = (3, 4, 8, 16)   # the run-length field sizes this encoder writes
@@ -299,8 +290,8 @@ def test_label_studio_label_map_and_empty_labels(tmp_path, records):
 def test_label_studio_command_line_and_a_failure_leaves_earlier_outputs(tmp_path, capsys,
                                                                         earlier_output):
     path = _write(tmp_path)
-    code = _cli().main(["--input_type", "label_studio", "--input", path, "--image_dir",
-                        str(tmp_path), "--output_path", str(tmp_path / "cli" / "rec")])
+    code = cli.main(["--input_type", "label_studio", "--input", path, "--image_dir",
+                      str(tmp_path), "--output_path", str(tmp_path / "cli" / "rec")])
     assert code == 0
     assert "images: read 3, written 3, skipped 0" in capsys.readouterr().out
     bad = _write(tmp_path, _one({"type": "rectanglelabels",
@@ -308,8 +299,8 @@ def test_label_studio_command_line_and_a_failure_leaves_earlier_outputs(tmp_path
     with pytest.raises(ValueError, match="export.json: task 5 result 0: y must be"):
         earlier_output.convert(make_source("label_studio", bad))
     earlier_output.assert_intact()
-    code = _cli().main(["--input_type", "label_studio", "--input", bad, "--output_path",
-                        str(tmp_path / "cli" / "rec")])
+    code = cli.main(["--input_type", "label_studio", "--input", bad, "--output_path",
+                      str(tmp_path / "cli" / "rec")])
     err = capsys.readouterr().err
     first = err.splitlines()[0]
     assert code == 1 and first.startswith("error: ") and "export.json: task 5 result 0" in first

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,18 +13,10 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+import create_mask_tf_record as cli
 from object_detection.dataset_tools.conversion import convert, make_source
 from object_detection.fields import TfExampleKeys as K
 
-
-_SCRIPT = Path(__file__).resolve().parents[2] / "create_mask_tf_record.py"
-
-
-def _cli():
-    spec = importlib.util.spec_from_file_location("create_mask_tf_record", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 H, W = 32, 48
 
@@ -197,8 +188,8 @@ def test_labelme_bad_files(tmp_path):
 def test_labelme_command_line_and_a_failure_leaves_earlier_outputs(tmp_path, capsys,
                                                                    earlier_output):
     folder = _write(tmp_path, _docs())
-    code = _cli().main(["--input_type", "labelme", "--input", folder, "--output_path",
-                        str(tmp_path / "cli" / "rec")])
+    code = cli.main(["--input_type", "labelme", "--input", folder, "--output_path",
+                      str(tmp_path / "cli" / "rec")])
     assert code == 0
     assert "images: read 3, written 3, skipped 0" in capsys.readouterr().out
     _write(tmp_path, {"z": _doc([_shape("f", [[1, 1], [2, None], [3, 3]])], "c.png")})
@@ -206,8 +197,8 @@ def test_labelme_command_line_and_a_failure_leaves_earlier_outputs(tmp_path, cap
     with pytest.raises(ValueError, match="z.json: shape 0: point"):
         earlier_output.convert(make_source("labelme", folder))
     earlier_output.assert_intact()
-    code = _cli().main(["--input_type", "labelme", "--input", folder, "--output_path",
-                        str(tmp_path / "cli" / "rec")])
+    code = cli.main(["--input_type", "labelme", "--input", folder, "--output_path",
+                      str(tmp_path / "cli" / "rec")])
     err = capsys.readouterr().err
     first = err.splitlines()[0]
     assert code == 1 and first.startswith("error: ") and "z.json: shape 0: point" in first

@@ -50,6 +50,27 @@ def tiny_model_overrides() -> list[str]:
     ]
 
 
+# The tiny model made deterministic for comparing replicas or workers with one process:
+# frozen batch norm, every anchor and proposal kept (no sampling), no mask loss, batch 2 and a
+# small momentum step.
+_GRID = "model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator"
+DETERMINISTIC_OVERRIDES = [
+    "model.faster_rcnn.feature_extractor.batch_norm_trainable=false",
+    f"{_GRID}.scales=[0.125, 0.25]",
+    f"{_GRID}.aspect_ratios=[1.0]",
+    "model.faster_rcnn.first_stage_minibatch_size=256",
+    "model.faster_rcnn.first_stage_positive_balance_fraction=1.0",
+    "model.faster_rcnn.first_stage_nms_iou_threshold=1.0",
+    "model.faster_rcnn.first_stage_max_proposals=128",
+    "model.faster_rcnn.second_stage_batch_size=128",
+    "model.faster_rcnn.second_stage_balance_fraction=1.0",
+    "model.faster_rcnn.second_stage_mask_prediction_loss_weight=0.0",
+    "train_config.batch_size=2",
+    ("train_config.optimizer={momentum_optimizer {learning_rate {constant_learning_rate "
+     "{learning_rate: 0.0001}} momentum_optimizer_value: 0.9}}"),
+]
+
+
 def tiny_overrides(data_root: Path) -> list[str]:
     """``tiny_model_overrides`` and the tiny records."""
     return tiny_model_overrides() + [

@@ -14,7 +14,7 @@ import types
 import pytest
 
 from object_detection.training import distribution
-from tests.training.conftest import QUICKSTART, REPO, tiny_overrides
+from tests.training.conftest import DETERMINISTIC_OVERRIDES, QUICKSTART, REPO, tiny_overrides
 
 # Runs in a fresh process: the CPU can be split only before TensorFlow sets up its devices.
 # The model is made deterministic so that one and two replicas can agree: batch norm frozen
@@ -98,22 +98,7 @@ _SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_two_cpu_replicas_train_as_one_replica_with_the_same_global_batch(tiny_data):
-    grid = "model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator"
-    overrides = tiny_overrides(tiny_data) + [
-        "model.faster_rcnn.feature_extractor.batch_norm_trainable=false",
-        f"{grid}.scales=[0.125, 0.25]",
-        f"{grid}.aspect_ratios=[1.0]",
-        "model.faster_rcnn.first_stage_minibatch_size=256",
-        "model.faster_rcnn.first_stage_positive_balance_fraction=1.0",
-        "model.faster_rcnn.first_stage_nms_iou_threshold=1.0",
-        "model.faster_rcnn.first_stage_max_proposals=128",
-        "model.faster_rcnn.second_stage_batch_size=128",
-        "model.faster_rcnn.second_stage_balance_fraction=1.0",
-        "model.faster_rcnn.second_stage_mask_prediction_loss_weight=0.0",
-        "train_config.batch_size=2",
-        "train_config.optimizer={momentum_optimizer {learning_rate {constant_learning_rate "
-        "{learning_rate: 0.0001}} momentum_optimizer_value: 0.9}}",
-    ]
+    overrides = tiny_overrides(tiny_data) + DETERMINISTIC_OVERRIDES
     # (clip norm, learning rate): without clipping; and with a clip norm far below the
     # gradients' (the clipped update would differ if the replicas clipped their own halves
     # before summing), with a rate that makes the update large against float rounding.

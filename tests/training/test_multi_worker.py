@@ -32,7 +32,7 @@ import tensorflow as tf
 from object_detection.evaluation import results_log
 from object_detection.training import checkpoints as ckpt_lib
 from object_detection.training import distribution
-from tests.training.conftest import QUICKSTART, REPO, tiny_overrides
+from tests.training.conftest import DETERMINISTIC_OVERRIDES, QUICKSTART, REPO, tiny_overrides
 
 STEPS, EPOCH = 8, 4          # evaluations at steps 4 and 8
 PROGRESS = re.compile(rf"^step\s+(\d+)/{STEPS}\s+loss (\S+)")
@@ -47,23 +47,7 @@ LOST_TIMEOUT = 120.0        # the heartbeat timeout is 10 s: this is a hang, not
 # the records read in a fixed order (shuffle off; a cluster reads in a fixed order anyway), and
 # momentum with a constant rate (Adam's update ~ sign(gradient) would turn rounding noise in
 # tiny gradients into full-size differences). The random flip stays: it is seeded per record.
-_GRID = "model.faster_rcnn.first_stage_anchor_generator.grid_anchor_generator"
-DETERMINISTIC = [
-    "model.faster_rcnn.feature_extractor.batch_norm_trainable=false",
-    f"{_GRID}.scales=[0.125, 0.25]",
-    f"{_GRID}.aspect_ratios=[1.0]",
-    "model.faster_rcnn.first_stage_minibatch_size=256",
-    "model.faster_rcnn.first_stage_positive_balance_fraction=1.0",
-    "model.faster_rcnn.first_stage_nms_iou_threshold=1.0",
-    "model.faster_rcnn.first_stage_max_proposals=128",
-    "model.faster_rcnn.second_stage_batch_size=128",
-    "model.faster_rcnn.second_stage_balance_fraction=1.0",
-    "model.faster_rcnn.second_stage_mask_prediction_loss_weight=0.0",
-    "train_config.batch_size=2",
-    "train_input_reader.shuffle=false",
-    ("train_config.optimizer={momentum_optimizer {learning_rate {constant_learning_rate "
-     "{learning_rate: 0.0001}} momentum_optimizer_value: 0.9}}"),
-]
+DETERMINISTIC = [*DETERMINISTIC_OVERRIDES, "train_input_reader.shuffle=false"]
 
 
 def _free_port() -> int:

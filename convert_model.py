@@ -2,13 +2,15 @@
 """Exports trained runs for inference: SavedModel, frozen graph, pipeline config, checkpoint.
 
 For a run folder (--model_dir, as train_and_eval.py writes it) or every run of an experiment
-grid (--experiment), writes into --output_dir (with a grid: --output_dir/<run name>/):
-saved_model/ (signature serving_default: input_tensor -> num_detections, detection_boxes,
-detection_scores, detection_classes, detection_masks), frozen_inference_graph.pb (the TF1 OD
-API names image_tensor:0 -> detection_boxes:0, ...), pipeline.config and checkpoint/ (the
-model's weights only), and last export.json (every file with its size, the checkpoint and its
-step). Both models resize raw images as in training, so they take images of any size; boxes
-are normalized to the input image and masks are box-relative, as the OD API's.
+grid (--experiment), writes into --output_dir (with a grid: --output_dir/<run name>/) the
+models of --format: saved_model/ (signature serving_default: input_tensor -> num_detections,
+detection_boxes, detection_scores, detection_classes, detection_masks),
+frozen_inference_graph.pb (the TF1 OD API names image_tensor:0 -> detection_boxes:0, ...),
+model.onnx (ONNX Runtime) and openvino/model.xml + model.bin (OpenVINO IR; compile it with
+INFERENCE_PRECISION_HINT f32); then pipeline.config and checkpoint/ (the model's weights
+only), and last export.json (every file with its size, the checkpoint and its step). All
+models resize raw images as in training, so they take images of any size; boxes are
+normalized to the input image and masks are box-relative, as the OD API's.
 
 An export is written into a hidden temporary folder beside its output folder and renamed into
 place when complete: interrupted or failed, it leaves no output folder, or the previous export
@@ -23,6 +25,7 @@ import sys
 
 from object_detection import cli
 from object_detection.cli import export_command
+from object_detection.export import export_formats
 from object_detection.export.input_types import IMAGE_TENSOR, INPUT_TYPES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -46,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", metavar="best|latest|STEP",
                         help="which checkpoint: best (best/), latest, or a step number "
                              "(default: best when the run has one, else latest)")
+    parser.add_argument("--format", default=",".join(export_formats.DEFAULT_FORMATS),
+                        metavar="LIST",
+                        help="comma-separated models to write: "
+                             f"{', '.join(export_formats.FORMATS)} (default "
+                             f"{','.join(export_formats.DEFAULT_FORMATS)}; onnx needs "
+                             "pip install -e \".[onnx]\", openvino "
+                             "pip install -e \".[openvino]\")")
     parser.add_argument("--input_type", default=IMAGE_TENSOR, choices=INPUT_TYPES,
                         help="input of the SavedModel: uint8 images, encoded image strings, "
                              "serialized tf.Examples or float32 images (default image_tensor; "

@@ -46,6 +46,12 @@ def _first_line(text: str) -> str:
     return re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", line).strip()
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s text, or its type name when it has none (for a library's
+    long error texts: TensorFlow's, ONNX Runtime's, OpenVINO's)."""
+    return _first_line(str(error)) or type(error).__name__
+
+
 def describe(error: BaseException) -> str:
     """One sentence for an expected error (see the module docstring)."""
     if isinstance(error, OSError):

@@ -1,7 +1,8 @@
 """The body of ``convert_model.py``: export a run folder, or every selected run of a grid.
 
 ``convert(args)`` takes the script's parsed arguments (``--model_dir`` or ``--experiment``,
-``--output_dir``, ``--checkpoint``, ``--input_type``, ``--precision``, ``--pipeline_config``,
+``--output_dir``, ``--format``, ``--checkpoint``, ``--input_type``, ``--precision``,
+``--pipeline_config``,
 ``--runs_dir``, ``--only``) and returns the exit code. A grid's runs (``export.grid_exports``) are exported one
 after the other; a run that fails is named and the next one exported, and the command ends
 with exit code 1 naming the runs not exported.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from object_detection import errors
 from object_detection.cli.exits import fail
+from object_detection.export import export_formats
 
 CHECKPOINT_CHOICES = ("best", "latest")  # export.run_folder.BEST, LATEST; kept free of TensorFlow
 PRECISION_CHOICES = ("float32", "bfloat16")  # core.precision.PRECISIONS, kept free of TensorFlow
@@ -30,13 +32,18 @@ def check_args(args: argparse.Namespace) -> str | None:
         return "--pipeline_config goes with --model_dir (a grid's runs have their own)"
     if args.model_dir and (args.runs_dir or args.only):
         return "--runs_dir and --only go with --experiment"
+    try:
+        export_formats.check_formats(args.format, args.precision)
+    except ValueError as error:
+        return str(error)
     return None
 
 
 def _export(run_dir: Path, output_dir: Path, args: argparse.Namespace) -> None:
     from object_detection.export.exporter import export_run
     files, chosen = export_run(run_dir, output_dir, args.checkpoint, args.input_type,
-                               args.pipeline_config, args.precision)
+                               args.pipeline_config, args.precision,
+                               export_formats.parse_formats(args.format))
     print(f"{run_dir}: exported {chosen.describe()}")
     for path in files.paths():
         print(f"wrote {path}")

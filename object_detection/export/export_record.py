@@ -5,8 +5,14 @@ place only when it is complete (``atomic_files.atomic_directory``); the last fil
 there is ``export.json``::
 
     {"format": "mask-rcnn-export", "version": 1, "checkpoint": "runs/x/best/ckpt-1500",
-     "step": 1500, "input_type": "image_tensor", "time": "2026-12-01T09:19:32+00:00",
+     "step": 1500, "input_type": "image_tensor", "precision": "float32",
+     "formats": ["saved_model", "frozen_graph", "onnx", "openvino"],
+     "openvino_inference_precision": "f32", "time": "2026-12-01T09:19:32+00:00",
      "files": {"saved_model/saved_model.pb": 123456, "frozen_inference_graph.pb": ..., ...}}
+
+``formats`` lists the model formats written (``export_formats``; records without it are
+exports of saved_model and frozen_graph); ``openvino_inference_precision`` is there with an
+OpenVINO IR.
 
 ``files`` maps every other file of the export (relative ``/`` path) to its size in bytes.
 ``check_export`` refuses a folder without the marker, with a marker that does not parse, or
@@ -18,24 +24,28 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from object_detection import atomic_files
+from object_detection.export.export_formats import DEFAULT_FORMATS
 from object_detection.training.run_settings import PIPELINE_CONFIG_NAME
 
 # The names of an export folder's parts: their one home (the modules writing them import them).
 SAVED_MODEL_DIR = "saved_model"
 FROZEN_GRAPH_NAME = "frozen_inference_graph.pb"
+ONNX_NAME = "model.onnx"
+OPENVINO_DIR = "openvino"            # openvino/model.xml + model.bin
 CHECKPOINT_DIR = "checkpoint"        # the model checkpoint, checkpoint/ckpt-0
 MARKER = "export.json"
 FORMAT = "mask-rcnn-export"
 VERSION = 1
 # The parts of an export folder (a folder holding only these may be replaced by an export);
 # pipeline.config has the name it has in a run folder (training.run_settings).
-PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, PIPELINE_CONFIG_NAME, CHECKPOINT_DIR, MARKER)
-_MODEL_PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, MARKER)  # not in a run folder
+_MODEL_PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, ONNX_NAME, OPENVINO_DIR,
+                MARKER)  # not in a run folder
+PARTS = (*_MODEL_PARTS, PIPELINE_CONFIG_NAME, CHECKPOINT_DIR)
 _NAMED = 3  # missing files named in a message; the rest counted
 
 
@@ -50,14 +60,20 @@ def list_files(folder: str | os.PathLike) -> dict[str, int]:
 
 
 def write_record(folder: str | os.PathLike, checkpoint: str, step: int | None,
-                 input_type: str, precision: str = "float32") -> Path:
+                 input_type: str, precision: str = "float32",
+                 formats: Sequence[str] = DEFAULT_FORMATS,
+                 openvino_precision: str | None = None) -> Path:
     """Writes ``folder/export.json`` listing the files now in ``folder``; returns its path.
     Call it last, once every part of the export is written. ``precision``: what the exported
-    graphs compute in ("float32", or "bfloat16": mixed, float32 inputs and outputs)."""
+    graphs compute in ("float32", or "bfloat16": mixed, float32 inputs and outputs);
+    ``formats``: the model formats written; ``openvino_precision``: the inference precision
+    to compile an OpenVINO IR with."""
     folder = Path(folder)
     record = {
         "format": FORMAT, "version": VERSION, "checkpoint": os.fspath(checkpoint),
         "step": step, "input_type": input_type, "precision": precision,
+        "formats": list(formats),
+        **({"openvino_inference_precision": openvino_precision} if openvino_precision else {}),
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "files": list_files(folder),
     }
@@ -117,8 +133,8 @@ def check_export(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def looks_like_export(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` holds a part of an export that a run folder does not have (its
-    SavedModel, frozen graph or marker)."""
+    """Whether ``folder`` holds a part of an export that a run folder does not have (a model
+    or the marker)."""
     folder = Path(folder)
     return any((folder / name).exists() for name in _MODEL_PARTS)
 

@@ -1,8 +1,11 @@
 """Running an exported model: load it, detect on an image, an image file or a whole folder.
 
 ``load_model(path)`` takes an export folder (``convert_model.py``'s ``--output_dir``), a
-SavedModel folder, or a frozen graph ``.pb``, and returns an ``ExportedModel``. An export
-folder must be complete: its ``export.json`` present and every file it lists there at its size
+SavedModel folder, a frozen graph ``.pb``, an ONNX ``.onnx`` file (run with ONNX Runtime) or
+an OpenVINO IR ``.xml`` (or the export's ``openvino/`` folder; run on OpenVINO's CPU plugin in
+float32 unless asked for bfloat16), and returns an ``ExportedModel``; an export folder loads
+its first model of saved_model, frozen_graph, onnx, openvino (``export_formats.FORMATS``), or
+the one named by ``model_format``. An export folder must be complete: its ``export.json`` present and every file it lists there at its size
 (``export_record.check_export``); temporary folders of an interrupted export are refused.
 Its ``detect`` gives ``ImageDetections`` of one image: normalized boxes, scores, 1-based
 classes, and mask probabilities over each box's pixel crop, pasted from the box-relative masks
@@ -30,8 +33,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from object_detection import atomic_files
-from object_detection.export import export_record, frozen_graph, image_files, tiled_detection
+from object_detection import atomic_files, errors
+from object_detection.export import (export_formats, export_record, frozen_graph, image_files,
+                                     onnx_format, openvino_format, tiled_detection)
 from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSOR,
                                                       FLOAT_IMAGE_TENSOR, IMAGE_TENSOR,
                                                       SAVED_MODEL_DIR, SIGNATURE, TF_EXAMPLE)
@@ -110,8 +114,8 @@ def _load_saved_model(path: Path) -> tuple[Runner, str]:
     try:
         loaded = tf.saved_model.load(os.fspath(path))
     except Exception as error:  # TF raises many kinds for a broken or foreign SavedModel
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ValueError(f"{path}: not a loadable SavedModel ({first})") from None
+        raise ValueError(f"{path}: not a loadable SavedModel "
+                         f"({errors.first_line(error)})") from None
     if SIGNATURE not in loaded.signatures:
         raise ValueError(f"{path}: not an exported detection model: the SavedModel has no "
                          f"'{SIGNATURE}' signature (it has: "
@@ -159,28 +163,52 @@ def _load_frozen_graph(path: Path) -> tuple[Runner, str]:
     return run, IMAGE_TENSOR
 
 
-def _resolve(path: Path) -> tuple[str, Path]:
-    """("saved_model" | "frozen_graph", the path to load) for an export folder (checked to be
-    complete), a SavedModel folder or a .pb file."""
+_ONNX_SUFFIX, _OPENVINO_SUFFIX = ".onnx", ".xml"
+
+
+def _model_in(folder: Path, kind: str) -> Path | None:
+    """Where an export folder holds its model of format ``kind``, or None."""
+    path = {export_formats.SAVED_MODEL: folder / SAVED_MODEL_DIR,
+            export_formats.FROZEN_GRAPH: folder / frozen_graph.FROZEN_GRAPH_NAME,
+            export_formats.ONNX: folder / export_record.ONNX_NAME,
+            export_formats.OPENVINO: folder / export_record.OPENVINO_DIR
+            / openvino_format.MODEL_XML}[kind]
+    if kind == export_formats.SAVED_MODEL:
+        return path if (path / _SAVED_MODEL_FILE).is_file() else None
+    return path if path.is_file() else None
+
+
+def _resolve(path: Path, model_format: str | None) -> tuple[str, Path, dict | None]:
+    """(format, the path to load, the export record or None) for an export folder (checked
+    to be complete), a SavedModel folder, an OpenVINO folder or a model file."""
     if path.is_file():
         if path.name == _SAVED_MODEL_FILE:
-            return "saved_model", path.parent
-        return "frozen_graph", path
+            return export_formats.SAVED_MODEL, path.parent, None
+        if path.suffix == _ONNX_SUFFIX:
+            return export_formats.ONNX, path, None
+        if path.suffix == _OPENVINO_SUFFIX:
+            return export_formats.OPENVINO, path, None
+        return export_formats.FROZEN_GRAPH, path, None
     if (path / _SAVED_MODEL_FILE).is_file():
-        return "saved_model", path
+        return export_formats.SAVED_MODEL, path, None
+    if (path / openvino_format.MODEL_XML).is_file():
+        return export_formats.OPENVINO, path / openvino_format.MODEL_XML, None
     if not export_record.looks_like_export(path):
         hint = (" (a run folder? export it first with convert_model.py --model_dir)"
                 if (path / PIPELINE_CONFIG_NAME).is_file() else "")
         raise ValueError(f"{path}: not an exported model: no {_SAVED_MODEL_FILE}, "
-                         f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME} in the "
+                         f"{SAVED_MODEL_DIR}/, {frozen_graph.FROZEN_GRAPH_NAME}, "
+                         f"{export_record.ONNX_NAME} or {export_record.OPENVINO_DIR}/ in the "
                          f"folder{hint}")
-    export_record.check_export(path)
-    if (path / SAVED_MODEL_DIR / _SAVED_MODEL_FILE).is_file():
-        return "saved_model", path / SAVED_MODEL_DIR
-    if (path / frozen_graph.FROZEN_GRAPH_NAME).is_file():
-        return "frozen_graph", path / frozen_graph.FROZEN_GRAPH_NAME
-    raise ValueError(f"{path}: not an exported model: its {export_record.MARKER} lists no "
-                     f"{SAVED_MODEL_DIR}/ or {frozen_graph.FROZEN_GRAPH_NAME}")
+    record = export_record.check_export(path)
+    kinds = [model_format] if model_format else export_formats.FORMATS
+    for kind in kinds:
+        found = _model_in(path, kind)
+        if found is not None:
+            return kind, found, record
+    wanted = f"no {model_format} model" if model_format else "no model"
+    raise ValueError(f"{path}: not an exported model: its {export_record.MARKER} lists "
+                     f"{wanted} (formats there: {', '.join(record.get('formats', [])) or '?'})")
 
 
 # The names atomic_files.temporary_sibling gives: .NAME.tmp-PID-RANDOM (or .old-).
@@ -195,23 +223,49 @@ def _check_not_temporary(path: Path) -> None:
                              "(convert_model.py), not an export — export again")
 
 
-def load_model(path: str | os.PathLike) -> ExportedModel:
-    """Loads an export folder (its SavedModel), a SavedModel folder or a frozen graph file.
+def _load_portable(kind: str, path: Path, record: dict | None,
+                   openvino_precision: str | None) -> Runner:
+    """The runner of an ONNX or OpenVINO model, its outputs checked."""
+    if kind == export_formats.ONNX:
+        run = onnx_format.load_onnx(path)
+    else:
+        precision = (openvino_precision or (record or {}).get("openvino_inference_precision")
+                     or export_formats.OPENVINO_DEFAULT_PRECISION)
+        run = openvino_format.load_openvino(path, precision)
+    problem = _outputs_problem(path, run.output_names, f"the {kind} model")
+    if problem:
+        raise problem
+    return run
 
-    Raises FileNotFoundError when ``path`` does not exist and ValueError (one sentence naming
-    the path) when it is not a detection model, an incomplete export folder (no or a broken
-    ``export.json``, a listed file missing or cut short) or inside a temporary folder left by
-    an interrupted export.
+
+def load_model(path: str | os.PathLike, model_format: str | None = None,
+               openvino_precision: str | None = None) -> ExportedModel:
+    """Loads an export folder, a SavedModel folder, a frozen graph file, an ONNX file or an
+    OpenVINO IR (``.xml``, or its folder).
+
+    ``model_format``: which model of an export folder to load (``export_formats.FORMATS``;
+    default the first there). ``openvino_precision``: "f32" or "bf16" for an OpenVINO model
+    (default what the export recorded, else "f32"). ONNX and OpenVINO need their optional
+    extras (ValueError naming what to install). Raises FileNotFoundError when ``path`` does
+    not exist and ValueError (one sentence naming the path) when it is not a detection model,
+    an incomplete export folder (no or a broken ``export.json``, a listed file missing or cut
+    short) or inside a temporary folder left by an interrupted export.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {path}")
+    if model_format is not None:
+        export_formats.parse_formats(model_format)  # ValueError for an unknown name
+    if openvino_precision is not None:
+        export_formats.check_openvino_precision(openvino_precision)
     _check_not_temporary(path)
-    kind, target = _resolve(path)
-    if kind == "saved_model":
+    kind, target, record = _resolve(path, model_format)
+    if kind == export_formats.SAVED_MODEL:
         run, input_type = _load_saved_model(target)
-    else:
+    elif kind == export_formats.FROZEN_GRAPH:
         run, input_type = _load_frozen_graph(target)
+    else:
+        run, input_type = _load_portable(kind, target, record, openvino_precision), IMAGE_TENSOR
     logger.info("loaded the %s %s (%s input)", kind.replace("_", " "), target, input_type)
     return ExportedModel(run, input_type, target, kind)
 
@@ -238,7 +292,7 @@ class FolderReport:
 
 class ExportedModel:
     """A loaded exported model (see ``load_model``). ``input_type``: what it takes;
-    ``path``: what was loaded; ``kind``: "saved_model" or "frozen_graph"."""
+    ``path``: what was loaded; ``kind``: its format, one of ``export_formats.FORMATS``."""
 
     def __init__(self, run: Runner, input_type: str, path: Path, kind: str) -> None:
         self._run = run

@@ -136,14 +136,17 @@ def plan_units(blocks: tuple[BlockSpec, ...], output_stride: int | None,
 def conv2d_same(inputs: tf.Tensor, kernel: tf.Tensor, stride: int, rate: int = 1) -> tf.Tensor:
     """Slim's ``conv2d_same`` with a given kernel [k, k, C_in, C_out] on NHWC ``inputs``.
 
-    Stride 1: SAME convolution (with dilation ``rate``). Stride > 1: pads
-    ``(k_eff - 1) // 2`` before and the rest after (k_eff = k + (k - 1)(rate - 1)), then VALID,
-    so the padding does not depend on the input size (unlike TF's SAME). Output size
-    ceil(size / stride).
+    Pads ``(k_eff - 1) // 2`` before and the rest after (k_eff = k + (k - 1)(rate - 1)), then
+    convolves VALID: at stride 1 that is TF's SAME, and at stride > 1 the padding does not
+    depend on the input size (unlike TF's SAME). Output size ceil(size / stride). Undilated
+    stride-1 convolutions are plain SAME ones. The padding is written out for dilated kernels
+    so that exported graphs carry explicit pads, which every runtime takes (ONNX Runtime's CPU
+    Conv refuses ``auto_pad=SAME_UPPER`` with dilations); explicit padding inside
+    ``tf.nn.conv2d`` would do the same, but TF has no CPU gradient for it with dilations.
     """
-    if stride == 1:
-        return tf.nn.conv2d(inputs, kernel, 1, "SAME", dilations=rate)
     k = int(kernel.shape[0])
+    if stride == 1 and (rate == 1 or k == 1):
+        return tf.nn.conv2d(inputs, kernel, 1, "SAME")
     k_eff = k + (k - 1) * (rate - 1)
     pad_begin = (k_eff - 1) // 2
     pad_end = k_eff - 1 - pad_begin
@@ -208,7 +211,9 @@ class ConvBatchNorm(keras.layers.Layer):
             # convolve with stride 1. Same maths; it also avoids a oneDNN CPU bug that corrupts
             # the heap in the kernel gradient of strided 1x1 convolutions with few channels.
             return tf.nn.conv2d(inputs[:, ::self.stride, ::self.stride], kernel, 1, "SAME")
-        return tf.nn.conv2d(inputs, kernel, self.stride, "SAME", dilations=self.rate)
+        if self.stride == 1:
+            return conv2d_same(inputs, kernel, 1, self.rate)
+        return tf.nn.conv2d(inputs, kernel, self.stride, "SAME")
 
     def _batch_norm_train(self, x: tf.Tensor) -> tf.Tensor:
         """Batch statistics (in float32); updates the moving ones (variance unbiased, as

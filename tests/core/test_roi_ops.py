@@ -37,3 +37,23 @@ def test_half_pixel_samples_and_box_order():
     np.testing.assert_allclose(crops[0, 0, :, 1], [4, 5], atol=1e-5)
     np.testing.assert_allclose(crops[1, :, 0, 0], [0, 4, 8], atol=1e-5)   # the whole map
     np.testing.assert_allclose(crops[1, 0, :, 1], [0, 10], atol=1e-5)
+
+
+def test_a_box_on_the_far_edge_samples_the_last_row_and_column():
+    """TF's own kernel zeroes the last row of about 1 crop in 20 with y2 = 1 (its sample row
+    rounds to just above H - 1); with the far-edge inset every crop of a box reaching the
+    bottom-right edge reads the map's last row and column (value 1 everywhere here), as in
+    ONNX Runtime and OpenVINO."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    y1 = rng.uniform(0, 0.9, 2000).astype(np.float32)
+    boxes = np.stack([y1, y1[::-1], np.ones_like(y1), np.ones_like(y1)], 1)
+    ones = np.ones([1, 8, 8, 1], np.float32)
+    raw = tf.image.crop_and_resize(ones, boxes, np.zeros(2000, np.int32), [14, 14]).numpy()
+    assert (raw[:, -1, 0, 0] == 0).sum() > 20  # the kernel's rounding, without the inset
+    crops = crop_and_resize(ones, boxes[np.newaxis], 14).numpy()
+    assert crops.min() == 1.0
+    # Coordinates elsewhere are left alone, beyond 1 too (outside the map is still 0).
+    outside = crop_and_resize(ones, np.array([[[0, 0, 2, 1]]], np.float32), 3).numpy()
+    np.testing.assert_allclose(outside[0, :, 0, 0], [1, 1, 0])  # rows 0, 7, 14

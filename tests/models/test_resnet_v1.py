@@ -38,6 +38,31 @@ def test_conv2d_same_stride_1_and_atrous_padding():
         xs[None, :, :, None].astype(float), np.ones((3, 3, 1, 1)), 2, 2, (2, 2))[0, :, :, 0])
 
 
+@pytest.mark.parametrize("size", [(7, 9), (8, 8)])
+def test_dilated_stride_1_conv_equals_tf_same_and_has_explicit_pads(size):
+    """The dilated stride-1 conv pads explicitly (for ONNX Runtime, which refuses
+    auto_pad=SAME with dilations): same values and kernel gradient as TF's SAME dilated conv,
+    on odd and even sizes, and no dilated SAME Conv2D left in the graph."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, *size, 3)), tf.float32)
+    kernel = tf.Variable(rng.normal(size=(3, 3, 3, 4)), dtype=tf.float32)
+
+    @tf.function
+    def run(same: bool):
+        with tf.GradientTape() as tape:
+            out = (tf.nn.conv2d(x, kernel, 1, "SAME", dilations=2) if same
+                   else resnet_v1.conv2d_same(x, kernel, stride=1, rate=2))
+            loss = tf.reduce_sum(out * out)
+        return out, tape.gradient(loss, kernel)
+
+    (got, got_grad), (want, want_grad) = run(False), run(True)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-3)
+    graph = run.get_concrete_function(False).graph.as_graph_def()
+    convs = [node for node in graph.node if node.op == "Conv2D"]
+    assert convs and all(node.attr["padding"].s == b"VALID" for node in convs)
+
+
 def test_plan_units_resnet_v1_101_output_stride_16_and_8():
     blocks = resnet_v1.get_spec("resnet_v1_101").blocks
     s, one = UnitPlan(2, 1), UnitPlan(1, 1)

@@ -1,16 +1,20 @@
 #!/usr/bin/env python
-"""Exports trained runs for inference: SavedModel, frozen graph, pipeline config, checkpoint.
+"""Exports trained runs for inference: SavedModel, frozen graph, ONNX, OpenVINO IR, TFLite,
+pipeline config, checkpoint.
 
 For a run folder (--model_dir, as train_and_eval.py writes it) or every run of an experiment
 grid (--experiment), writes into --output_dir (with a grid: --output_dir/<run name>/) the
 models of --format: saved_model/ (signature serving_default: input_tensor -> num_detections,
 detection_boxes, detection_scores, detection_classes, detection_masks),
 frozen_inference_graph.pb (the TF1 OD API names image_tensor:0 -> detection_boxes:0, ...),
-model.onnx (ONNX Runtime) and openvino/model.xml + model.bin (OpenVINO IR; compile it with
-INFERENCE_PRECISION_HINT f32); then pipeline.config and checkpoint/ (the model's weights
-only), and last export.json (every file with its size, the checkpoint and its step). All
-models resize raw images as in training, so they take images of any size; boxes are
-normalized to the input image and masks are box-relative, as the OD API's.
+model.onnx (ONNX Runtime), openvino/model.xml + model.bin (OpenVINO IR; compile it with
+INFERENCE_PRECISION_HINT f32) and model.tflite (TFLite builtin ops only, float32; run it with
+tf.lite.Interpreter or LiteRT; only for a model with a fixed_shape_resizer, or a
+keep_aspect_ratio_resizer with pad_to_max_dimension); then
+pipeline.config and checkpoint/ (the model's weights only), and last export.json (every file
+with its size, the checkpoint and its step). All models resize raw images as in training, so
+they take images of any size; boxes are normalized to the input image and masks are
+box-relative, as the OD API's.
 
 An export is written into a hidden temporary folder beside its output folder and renamed into
 place when complete: interrupted or failed, it leaves no output folder, or the previous export
@@ -55,11 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                              f"{', '.join(export_formats.FORMATS)} (default "
                              f"{','.join(export_formats.DEFAULT_FORMATS)}; onnx needs "
                              "pip install -e \".[onnx]\", openvino "
-                             "pip install -e \".[openvino]\")")
+                             "pip install -e \".[openvino]\"; tflite needs a "
+                             "fixed_shape_resizer)")
     parser.add_argument("--input_type", default=IMAGE_TENSOR, choices=INPUT_TYPES,
                         help="input of the SavedModel: uint8 images, encoded image strings, "
                              "serialized tf.Examples or float32 images (default image_tensor; "
-                             "the frozen graph always takes image_tensor)")
+                             "the other formats always take image_tensor)")
     parser.add_argument("--precision", default="float32",
                         choices=export_command.PRECISION_CHOICES,
                         help="what the exported graphs compute in: float32, or bfloat16 (mixed: "

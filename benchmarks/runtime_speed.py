@@ -1,14 +1,21 @@
 """Inference speed and agreement of one export in each runtime: TensorFlow, ONNX Runtime,
-OpenVINO float32 and OpenVINO bfloat16.
+OpenVINO float32 and bfloat16, TFLite.
 
 What is timed. ``inference.load_model(EXPORT, format[, openvino_precision])`` for each of
 ``saved_model`` (TensorFlow's SavedModel signature), ``onnx`` (ONNX Runtime, CPU provider),
 ``openvino`` f32 and ``openvino`` bf16 (OpenVINO's CPU plugin with that
-``INFERENCE_PRECISION_HINT``); formats missing from the export, or whose extra is not
+``INFERENCE_PRECISION_HINT``), ``tflite`` (``tf.lite.Interpreter``, one thread per core;
+models with a fixed-size resizer only); formats missing from the export, or whose extra is not
 installed, are skipped with a note. Each model's ``run([image])`` (the exported graph on one
 uint8 image: resizing, both stages, NMS, masks; what ``detect`` calls) is called once on the
 first image to warm up, then on every image ``--rounds`` times; the median seconds per image
 is reported (batch 1, the images' own size). Load time (reading and compiling) is printed too.
+``--bfloat16_model EXPORT2`` (an export of the same checkpoint with ``--precision bfloat16``)
+adds TensorFlow's mixed-bfloat16 SavedModel, to compare with OpenVINO's bf16.
+
+Each runtime runs in a child process of its own (this script again), so that one runtime's
+threads, memory and libraries do not touch the next one's timing (TF's and OpenVINO's oneDNN
+in one process crashed once here).
 
 Agreement. On each image, each runtime's raw outputs are compared with TensorFlow's: the most
 a box coordinate or score differs (rows in output order; NMS can reorder rows whose scores
@@ -24,7 +31,9 @@ weights, whose detections do not need real maps.
 ``--write_benchmark_export CONFIG`` first writes EXPORT: the model of CONFIG with the
 benchmark weights of ``benchmarks/model_speed.py`` (O(1) activations through ResNet-101; every
 variable set from its TF1 name), second-stage post-processing keeping ``--detections`` (30) a
-map at score threshold 0 (``model_speed.detection_overrides``), exported in all four formats.
+map at score threshold 0 (``model_speed.detection_overrides``), exported in every format it
+takes (tflite only with a fixed-size resizer)
+(and, with ``--bfloat16_model``, its SavedModel in mixed bfloat16 there).
 
 A machine probe (``model_speed.machine_probe``: a float32 3 x 3 convolution, GFLOP/s) is
 timed before and after, in the same process.
@@ -40,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,12 +71,15 @@ RUNTIMES = (  # (label, format, OpenVINO inference precision)
     ("ONNX Runtime", export_formats.ONNX, None),
     ("OpenVINO f32", export_formats.OPENVINO, "f32"),
     ("OpenVINO bf16", export_formats.OPENVINO, "bf16"),
+    ("TFLite (tf.lite.Interpreter)", export_formats.TFLITE, None),
 )
 ALL_FORMATS = ",".join(export_formats.FORMATS)
 
 
-def write_benchmark_export(config_path: str, output_dir: str, detections: int) -> None:
-    """The model of ``config_path`` with the benchmark weights, exported in every format."""
+def write_benchmark_export(config_path: str, output_dir: str, detections: int,
+                           bfloat16_dir: str | None = None) -> None:
+    """The model of ``config_path`` with the benchmark weights, exported in every format (and
+    as a mixed-bfloat16 SavedModel into ``bfloat16_dir``)."""
     from object_detection.builders import model_builder
     from object_detection.export import exporter
     from object_detection.training import checkpoints as ckpt_lib
@@ -76,9 +89,13 @@ def write_benchmark_export(config_path: str, output_dir: str, detections: int) -
     model = model_builder.build(pipeline.model, is_training=False)
     model_speed.assign_benchmark_weights(model, (64, 64))
     with tempfile.TemporaryDirectory() as folder:
-        prefix = ckpt_lib.make_checkpoint(model).write(os.path.join(folder, "ckpt-0"))
-        exporter.export_model(pipeline, prefix, output_dir,
-                              formats=export_formats.FORMATS)
+        prefix = ckpt_lib.make_checkpoint(model).save(os.path.join(folder, "ckpt"))
+        formats = [f for f in export_formats.FORMATS if f != export_formats.TFLITE
+                   or pipeline.model.faster_rcnn.image_resizer.HasField("fixed_shape_resizer")]
+        exporter.export_model(pipeline, prefix, output_dir, formats=formats)
+        if bfloat16_dir:
+            exporter.export_model(pipeline, prefix, bfloat16_dir, precision="bfloat16",
+                                  formats=[export_formats.SAVED_MODEL])
     print(f"wrote the benchmark export of {config_path} to {output_dir}")
 
 
@@ -133,6 +150,36 @@ def coco_scores(model, args) -> dict[str, float]:
             "mask_mAP@.50": 100 * metrics.get("DetectionMasks_Precision/mAP@.50IOU", float("nan"))}
 
 
+def _runtimes(args) -> list[tuple[str, str, str, str | None]]:
+    """(label, export, format, OpenVINO precision) of each runtime to time."""
+    runtimes = [(label, args.model, fmt, precision) for label, fmt, precision in RUNTIMES]
+    if args.bfloat16_model:
+        runtimes.insert(1, ("TensorFlow bfloat16 (SavedModel)", args.bfloat16_model,
+                            export_formats.SAVED_MODEL, None))
+    return runtimes
+
+
+def run_one(runtime, images: list[np.ndarray], args) -> int:
+    """In a child process: time one runtime; its row into ``--row_out``.json and its outputs
+    into ``--row_out``.npz. Exit code 3 when it is skipped (reason printed)."""
+    label, path, model_format, precision = runtime
+    start = time.perf_counter()
+    try:
+        model = inference.load_model(path, model_format, precision)
+    except ValueError as error:
+        print(f"{label}: skipped ({error})")
+        return 3
+    load = time.perf_counter() - start
+    seconds, outputs = time_runtime(model, images, args.rounds)
+    row = {"runtime": label, "seconds_per_image": seconds, "load_seconds": load}
+    if args.ground_truth:
+        row.update(coco_scores(model, args))
+    np.savez(args.row_out + ".npz", **{f"{i}/{key}": value for i, result in enumerate(outputs)
+                                       for key, value in result.items()})
+    Path(args.row_out + ".json").write_text(json.dumps(row), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -141,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", metavar="DIR", help="maps to run on")
     source.add_argument("--size", metavar="HxW", help="noise images of this size")
+    parser.add_argument("--bfloat16_model", metavar="EXPORT2",
+                        help="an export of the same model with --precision bfloat16, timed too")
     parser.add_argument("--count", type=int, default=5, help="images (default 5)")
     parser.add_argument("--rounds", type=int, default=2, help="timed calls per image (2)")
     parser.add_argument("--ground_truth", metavar="JSON",
@@ -150,45 +199,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detections", type=int, default=30,
                         help="with --write_benchmark_export: detections kept a map (30)")
     parser.add_argument("--json", metavar="PATH", help="write every figure here")
+    parser.add_argument("--runtime", type=int, help=argparse.SUPPRESS)  # a child's runtime
+    parser.add_argument("--row_out", help=argparse.SUPPRESS)  # where a child writes
     args = parser.parse_args(argv)
     if args.ground_truth and not args.images:
         parser.error("--ground_truth goes with --images")
 
-    if args.write_benchmark_export:
-        write_benchmark_export(args.write_benchmark_export, args.model, args.detections)
+    if args.write_benchmark_export and args.runtime is None:
+        write_benchmark_export(args.write_benchmark_export, args.model, args.detections,
+                               args.bfloat16_model)
     images, names = read_images(args)
+    if args.runtime is not None:
+        return run_one(_runtimes(args)[args.runtime], images, args)
     probe_before = model_speed.machine_probe()
     print(f"machine probe ({model_speed.probe_description()}): {probe_before:.0f} GFLOP/s; "
           f"{model_speed.device_description()}")
     print(f"{len(images)} image(s) of {images[0].shape[0]}x{images[0].shape[1]} px "
           f"(first: {names[0]}), batch 1, median of {args.rounds} call(s) per image")
 
+    runtimes = _runtimes(args)
     rows, reference = [], None
-    for label, model_format, precision in RUNTIMES:
-        reason = export_formats.missing_reason(model_format)
-        if reason:
-            print(f"{label}: skipped ({reason})")
-            continue
-        start = time.perf_counter()
-        try:
-            model = inference.load_model(args.model, model_format, precision)
-        except ValueError as error:
-            print(f"{label}: skipped ({error})")
-            continue
-        load = time.perf_counter() - start
-        seconds, outputs = time_runtime(model, images, args.rounds)
-        row = {"runtime": label, "seconds_per_image": seconds, "load_seconds": load}
-        if reference is None:
-            reference = outputs
-        row.update(agreement(outputs, reference))
-        if args.ground_truth:
-            row.update(coco_scores(model, args))
-        rows.append(row)
-        print(f"{label}: {seconds:.3f} s/image (load {load:.1f} s), max |d box| "
-              f"{row['max_box_difference']:.1e}, max |d score| {row['max_score_difference']:.1e}"
-              + (f", box mAP@.50 {row['box_mAP@.50']:.1f} %, mask mAP@.50 "
-                 f"{row['mask_mAP@.50']:.1f} %" if args.ground_truth else ""), flush=True)
-        del model
+    with tempfile.TemporaryDirectory() as folder:
+        for index, (label, _, model_format, _) in enumerate(runtimes):
+            reason = export_formats.missing_reason(model_format)
+            if reason:
+                print(f"{label}: skipped ({reason})")
+                continue
+            out = os.path.join(folder, str(index))
+            child = subprocess.run([sys.executable, __file__, *(argv or sys.argv[1:]),
+                                    "--runtime", str(index), "--row_out", out])
+            if child.returncode != 0 or not os.path.exists(out + ".json"):
+                print(f"{label}: failed (exit code {child.returncode})")
+                continue
+            row = json.loads(Path(out + ".json").read_text(encoding="utf-8"))
+            with np.load(out + ".npz") as saved:
+                outputs = [{key.split("/", 1)[1]: saved[key] for key in saved
+                            if key.startswith(f"{i}/")} for i in range(len(images))]
+            if reference is None:
+                reference = outputs
+            row.update(agreement(outputs, reference))
+            rows.append(row)
+            print(f"{label}: {row['seconds_per_image']:.3f} s/image (load "
+                  f"{row['load_seconds']:.1f} s), max |d box| {row['max_box_difference']:.1e}, "
+                  f"max |d score| {row['max_score_difference']:.1e}"
+                  + (f", box mAP@.50 {row['box_mAP@.50']:.1f} %, mask mAP@.50 "
+                     f"{row['mask_mAP@.50']:.1f} %" if args.ground_truth else ""), flush=True)
     probe_after = model_speed.machine_probe()
     print(f"machine probe after: {probe_after:.0f} GFLOP/s")
 

@@ -111,8 +111,11 @@ class DetectionModule(tf.Module):
         bottom / right to the batch's largest, int32 [B, 3] their unpadded sizes)."""
         read = _IMAGE_READERS[check_input_type(input_type)]
         count = tf.shape(inputs)[0]
+        # With a resizer of static output size, so are the images' TensorArrays (which the
+        # TFLite converter needs, to lower them into builtin ops: export.tflite_format).
+        image_shape = tf.TensorShape([*(self._static_size or (None, None)), 3])
         resized = tf.TensorArray(tf.float32, size=count, infer_shape=False,
-                                 element_shape=tf.TensorShape([None, None, 3]))
+                                 element_shape=image_shape)
         sizes = tf.TensorArray(tf.int32, size=count, element_shape=tf.TensorShape([2]))
         true_shapes = tf.TensorArray(tf.int32, size=count, element_shape=tf.TensorShape([3]))
         for i in tf.range(count):
@@ -120,6 +123,8 @@ class DetectionModule(tf.Module):
             resized = resized.write(i, image)
             sizes = sizes.write(i, tf.shape(image)[:2])
             true_shapes = true_shapes.write(i, tf.cast(true_shape, tf.int32))
+        if self._static_size is not None:  # every image of that size: nothing to pad
+            return resized.stack(), true_shapes.stack()
         largest = tf.reduce_max(sizes.stack(), axis=0)
         padded = tf.TensorArray(tf.float32, size=count,
                                 element_shape=tf.TensorShape([None, None, 3]))
@@ -128,10 +133,7 @@ class DetectionModule(tf.Module):
             shape = tf.shape(image)
             padded = padded.write(i, tf.pad(image, [[0, largest[0] - shape[0]],
                                                     [0, largest[1] - shape[1]], [0, 0]]))
-        images = padded.stack()
-        if self._static_size is not None:
-            images.set_shape([None, *self._static_size, 3])
-        return images, true_shapes.stack()
+        return padded.stack(), true_shapes.stack()
 
     def detect(self, inputs: tf.Tensor, input_type: str) -> dict[str, tf.Tensor]:
         """Detections (see the module docstring) for a batch of ``input_type`` inputs."""

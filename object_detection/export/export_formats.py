@@ -6,12 +6,17 @@
 * ``openvino``: ``openvino/model.xml`` + ``model.bin``, OpenVINO IR (``openvino.convert_model``)
   with float32 weights, input ``input_tensor``; OpenVINO's CPU plugin computes in bfloat16 by
   default where the CPU has it, so the export records ``"f32"`` as its inference precision and
-  the inference library compiles with it.
+  the inference library compiles with it;
+* ``tflite``: ``model.tflite``, TFLite's builtin ops only (``tf.lite.TFLiteConverter``; run with
+  ``tf.lite.Interpreter`` or LiteRT), float32, input ``input_tensor``; only for a model whose
+  resizer gives every image one size: a ``fixed_shape_resizer``, or a
+  ``keep_aspect_ratio_resizer`` with ``pad_to_max_dimension`` (``tflite_format``).
 
-ONNX and OpenVINO take uint8 ``[B, H, W, 3]`` images (``image_tensor``) and give the outputs of
-``detection_module`` under the same names. Their packages are optional extras
-(``pip install -e ".[onnx]"``, ``".[openvino]"``); this module names what is missing without
-importing TensorFlow, so the command line can refuse before it builds anything.
+ONNX, OpenVINO and TFLite take uint8 ``[B, H, W, 3]`` images (``image_tensor``) and give the
+outputs of ``detection_module`` under the same names. ONNX's and OpenVINO's packages are
+optional extras (``pip install -e ".[onnx]"``, ``".[openvino]"``; TFLite needs only
+TensorFlow); this module names what is missing without importing TensorFlow, so the command
+line can refuse before it builds anything.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ SAVED_MODEL = "saved_model"
 FROZEN_GRAPH = "frozen_graph"
 ONNX = "onnx"
 OPENVINO = "openvino"
-FORMATS = (SAVED_MODEL, FROZEN_GRAPH, ONNX, OPENVINO)
+TFLITE = "tflite"
+FORMATS = (SAVED_MODEL, FROZEN_GRAPH, ONNX, OPENVINO, TFLITE)
 DEFAULT_FORMATS = (SAVED_MODEL, FROZEN_GRAPH)
 # Formats converted from the float32 image_tensor graph (not from a bfloat16 one, nor from
 # the SavedModel's other input types).
-PORTABLE_FORMATS = (ONNX, OPENVINO)
+PORTABLE_FORMATS = (ONNX, OPENVINO, TFLITE)
 
 # Python modules needed to write (and to load, the runtime) each optional format, and the
-# extra of pyproject.toml that installs them.
+# extra of pyproject.toml that installs them (TFLite: none beyond TensorFlow).
 _MODULES = {ONNX: ("tf2onnx", "onnx", "onnxruntime"), OPENVINO: ("openvino",)}
 EXTRAS = {ONNX: "onnx", OPENVINO: "openvino"}
 
@@ -70,9 +76,9 @@ def missing_reason(export_format: str) -> str | None:
 def check_formats(formats: str | Sequence[str], precision: str = "float32") -> tuple[str, ...]:
     """``formats`` (a comma-separated string or names) checked, in the order of ``FORMATS``.
     ValueError of one sentence for an unknown or empty list, a format whose packages are not
-    installed, or ONNX / OpenVINO with a ``precision`` (``core.precision``) other than float32:
-    they are converted from the float32 graph (OpenVINO computes in bfloat16 itself when asked
-    at loading, ``openvino_format``)."""
+    installed, or ONNX / OpenVINO / TFLite with a ``precision`` (``core.precision``) other
+    than float32: they are converted from the float32 graph (OpenVINO computes in bfloat16
+    itself when asked at loading, ``openvino_format``)."""
     names = parse_formats(formats if isinstance(formats, str) else ",".join(formats))
     for name in names:
         reason = missing_reason(name)

@@ -6,7 +6,7 @@ there is ``export.json``::
 
     {"format": "mask-rcnn-export", "version": 1, "checkpoint": "runs/x/best/ckpt-1500",
      "step": 1500, "input_type": "image_tensor", "precision": "float32",
-     "formats": ["saved_model", "frozen_graph", "onnx", "openvino"],
+     "formats": ["saved_model", "frozen_graph", "onnx", "openvino", "tflite"],
      "openvino_inference_precision": "f32", "time": "2026-12-01T09:19:32+00:00",
      "files": {"saved_model/saved_model.pb": 123456, "frozen_inference_graph.pb": ..., ...}}
 
@@ -37,13 +37,14 @@ SAVED_MODEL_DIR = "saved_model"
 FROZEN_GRAPH_NAME = "frozen_inference_graph.pb"
 ONNX_NAME = "model.onnx"
 OPENVINO_DIR = "openvino"            # openvino/model.xml + model.bin
+TFLITE_NAME = "model.tflite"
 CHECKPOINT_DIR = "checkpoint"        # the model checkpoint, checkpoint/ckpt-0
 MARKER = "export.json"
 FORMAT = "mask-rcnn-export"
 VERSION = 1
 # The parts of an export folder (a folder holding only these may be replaced by an export);
 # pipeline.config has the name it has in a run folder (training.run_settings).
-_MODEL_PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, ONNX_NAME, OPENVINO_DIR,
+_MODEL_PARTS = (SAVED_MODEL_DIR, FROZEN_GRAPH_NAME, ONNX_NAME, OPENVINO_DIR, TFLITE_NAME,
                 MARKER)  # not in a run folder
 PARTS = (*_MODEL_PARTS, PIPELINE_CONFIG_NAME, CHECKPOINT_DIR)
 _NAMED = 3  # missing files named in a message; the rest counted

@@ -1,5 +1,5 @@
-"""Exporting a trained checkpoint: SavedModel, frozen graph, ONNX, OpenVINO IR, pipeline config,
-model checkpoint.
+"""Exporting a trained checkpoint: SavedModel, frozen graph, ONNX, OpenVINO IR, TFLite,
+pipeline config, model checkpoint.
 
 ``export_model`` writes into ``output_dir`` (the OD API's layout, and the formats asked for,
 ``export_formats``; by default saved_model and frozen_graph)::
@@ -9,6 +9,9 @@ model checkpoint.
     frozen_inference_graph.pb     GraphDef, image_tensor:0 -> num_detections:0, ... (TF1 names)
     model.onnx                    ONNX (tf2onnx, opset 17): input_tensor -> outputs
     openvino/model.xml, .bin      OpenVINO IR, float32 weights: input_tensor -> outputs
+    model.tflite                  TFLite, builtin ops only, float32: input_tensor -> outputs
+                                  (only with a resizer of one output size: a
+                                  fixed_shape_resizer, ``tflite_format``)
     pipeline.config               the pipeline config the model was built from
     checkpoint/ckpt-0.*, checkpoint/checkpoint   the model's variables only (no optimizer)
     export.json                   written last: every other file with its size, the
@@ -41,7 +44,7 @@ from object_detection.builders import input_builder, model_builder
 from object_detection.core import precision as precision_lib
 from object_detection.data import resizer as resizers
 from object_detection.export import (export_formats, export_record, frozen_graph, onnx_format,
-                                     openvino_format, run_folder)
+                                     openvino_format, run_folder, tflite_format)
 from object_detection.export.detection_module import (IMAGE_TENSOR, SAVED_MODEL_DIR,
                                                       DetectionModule, check_input_type)
 from object_detection.protos import pipeline_pb2
@@ -66,9 +69,10 @@ class ExportedFiles:
     record: Path  # export.json
     onnx: Path | None = None  # model.onnx
     openvino: Path | None = None  # openvino/model.xml
+    tflite: Path | None = None  # model.tflite
 
     def paths(self) -> list[Path]:
-        models = [self.saved_model, self.frozen_graph, self.onnx, self.openvino]
+        models = [self.saved_model, self.frozen_graph, self.onnx, self.openvino, self.tflite]
         return [path for path in models if path is not None] + [
             self.pipeline_config, self.checkpoint.parent, self.record]
 
@@ -134,6 +138,9 @@ def _write_models(folder: Path, module: DetectionModule, input_type: str,
     if export_formats.OPENVINO in formats:
         written[export_formats.OPENVINO] = openvino_format.write_openvino(
             module, folder / export_record.OPENVINO_DIR)
+    if export_formats.TFLITE in formats:
+        written[export_formats.TFLITE] = tflite_format.write_tflite(
+            module, folder / export_record.TFLITE_NAME)
     return written
 
 
@@ -162,17 +169,21 @@ def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str
 
     ``formats``: which models to write (``export_formats.FORMATS``; the pipeline config, the
     checkpoint and ``export.json`` are always written). ``input_type`` chooses the
-    SavedModel's input (``detection_module.INPUT_TYPES``); the frozen graph, ONNX and OpenVINO
-    always take ``image_tensor``. ``precision`` "bfloat16": the TF graphs compute in mixed
+    SavedModel's input (``detection_module.INPUT_TYPES``); the frozen graph, ONNX, OpenVINO and
+    TFLite always take ``image_tensor``. ``precision`` "bfloat16": the TF graphs compute in mixed
     bfloat16 (convolutions and matrix products; inputs, outputs and the checkpoint stay
     float32). ValueError, before anything is written, when ``output_dir`` holds anything but
-    an earlier export (it is replaced as a whole) or ``export_formats.check_formats`` refuses.
+    an earlier export (it is replaced as a whole), ``export_formats.check_formats`` refuses,
+    or TFLite is asked for a model whose resizer does not give every image one size
+    (``tflite_format.check_resizer``).
     """
     check_input_type(input_type)
     precision_lib.check_precision(precision)
     formats = export_formats.check_formats(formats, precision)
     if pipeline.model.WhichOneof("model") != "faster_rcnn":
         raise ValueError("pipeline config: the model is not a faster_rcnn (Mask R-CNN) model")
+    if export_formats.TFLITE in formats:
+        tflite_format.check_resizer(pipeline.model.faster_rcnn.image_resizer)
     out = _output_folder(output_dir)
     model, resizer = restore_inference_model(pipeline, checkpoint, precision)
     module = DetectionModule(model, resizer)
@@ -195,7 +206,8 @@ def export_model(pipeline: pipeline_pb2.TrainEvalPipelineConfig, checkpoint: str
     return ExportedFiles(out, final(export_formats.SAVED_MODEL),
                          final(export_formats.FROZEN_GRAPH), out / PIPELINE_CONFIG_NAME,
                          out / CHECKPOINT_DIR / prefix.name, out / export_record.MARKER,
-                         final(export_formats.ONNX), final(export_formats.OPENVINO))
+                         final(export_formats.ONNX), final(export_formats.OPENVINO),
+                         final(export_formats.TFLITE))
 
 
 def export_run(run_dir: str | os.PathLike, output_dir: str | os.PathLike,

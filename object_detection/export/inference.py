@@ -3,8 +3,9 @@
 ``load_model(path)`` takes an export folder (``convert_model.py``'s ``--output_dir``), a
 SavedModel folder, a frozen graph ``.pb``, an ONNX ``.onnx`` file (run with ONNX Runtime) or
 an OpenVINO IR ``.xml`` (or the export's ``openvino/`` folder; run on OpenVINO's CPU plugin in
-float32 unless asked for bfloat16), and returns an ``ExportedModel``; an export folder loads
-its first model of saved_model, frozen_graph, onnx, openvino (``export_formats.FORMATS``), or
+float32 unless asked for bfloat16) or a TFLite ``.tflite`` file (run with
+``tf.lite.Interpreter``), and returns an ``ExportedModel``; an export folder loads its first
+model of saved_model, frozen_graph, onnx, openvino, tflite (``export_formats.FORMATS``), or
 the one named by ``model_format``. An export folder must be complete: its ``export.json`` present and every file it lists there at its size
 (``export_record.check_export``); temporary folders of an interrupted export are refused.
 Its ``detect`` gives ``ImageDetections`` of one image: normalized boxes, scores, 1-based
@@ -35,7 +36,8 @@ from PIL import Image
 
 from object_detection import atomic_files, errors
 from object_detection.export import (export_formats, export_record, frozen_graph, image_files,
-                                     onnx_format, openvino_format, tiled_detection)
+                                     onnx_format, openvino_format, tflite_format,
+                                     tiled_detection)
 from object_detection.export.detection_module import (ENCODED_IMAGE_STRING_TENSOR,
                                                       FLOAT_IMAGE_TENSOR, IMAGE_TENSOR,
                                                       SAVED_MODEL_DIR, SIGNATURE, TF_EXAMPLE)
@@ -163,7 +165,7 @@ def _load_frozen_graph(path: Path) -> tuple[Runner, str]:
     return run, IMAGE_TENSOR
 
 
-_ONNX_SUFFIX, _OPENVINO_SUFFIX = ".onnx", ".xml"
+_ONNX_SUFFIX, _OPENVINO_SUFFIX, _TFLITE_SUFFIX = ".onnx", ".xml", ".tflite"
 
 
 def _model_in(folder: Path, kind: str) -> Path | None:
@@ -172,7 +174,8 @@ def _model_in(folder: Path, kind: str) -> Path | None:
             export_formats.FROZEN_GRAPH: folder / frozen_graph.FROZEN_GRAPH_NAME,
             export_formats.ONNX: folder / export_record.ONNX_NAME,
             export_formats.OPENVINO: folder / export_record.OPENVINO_DIR
-            / openvino_format.MODEL_XML}[kind]
+            / openvino_format.MODEL_XML,
+            export_formats.TFLITE: folder / export_record.TFLITE_NAME}[kind]
     if kind == export_formats.SAVED_MODEL:
         return path if (path / _SAVED_MODEL_FILE).is_file() else None
     return path if path.is_file() else None
@@ -188,6 +191,8 @@ def _resolve(path: Path, model_format: str | None) -> tuple[str, Path, dict | No
             return export_formats.ONNX, path, None
         if path.suffix == _OPENVINO_SUFFIX:
             return export_formats.OPENVINO, path, None
+        if path.suffix == _TFLITE_SUFFIX:
+            return export_formats.TFLITE, path, None
         return export_formats.FROZEN_GRAPH, path, None
     if (path / _SAVED_MODEL_FILE).is_file():
         return export_formats.SAVED_MODEL, path, None
@@ -198,8 +203,8 @@ def _resolve(path: Path, model_format: str | None) -> tuple[str, Path, dict | No
                 if (path / PIPELINE_CONFIG_NAME).is_file() else "")
         raise ValueError(f"{path}: not an exported model: no {_SAVED_MODEL_FILE}, "
                          f"{SAVED_MODEL_DIR}/, {frozen_graph.FROZEN_GRAPH_NAME}, "
-                         f"{export_record.ONNX_NAME} or {export_record.OPENVINO_DIR}/ in the "
-                         f"folder{hint}")
+                         f"{export_record.ONNX_NAME}, {export_record.OPENVINO_DIR}/ or "
+                         f"{export_record.TFLITE_NAME} in the folder{hint}")
     record = export_record.check_export(path)
     kinds = [model_format] if model_format else export_formats.FORMATS
     for kind in kinds:
@@ -225,9 +230,11 @@ def _check_not_temporary(path: Path) -> None:
 
 def _load_portable(kind: str, path: Path, record: dict | None,
                    openvino_precision: str | None) -> Runner:
-    """The runner of an ONNX or OpenVINO model, its outputs checked."""
+    """The runner of an ONNX, OpenVINO or TFLite model, its outputs checked."""
     if kind == export_formats.ONNX:
         run = onnx_format.load_onnx(path)
+    elif kind == export_formats.TFLITE:
+        run = tflite_format.load_tflite(path)
     else:
         precision = (openvino_precision or (record or {}).get("openvino_inference_precision")
                      or export_formats.OPENVINO_DEFAULT_PRECISION)
@@ -240,8 +247,8 @@ def _load_portable(kind: str, path: Path, record: dict | None,
 
 def load_model(path: str | os.PathLike, model_format: str | None = None,
                openvino_precision: str | None = None) -> ExportedModel:
-    """Loads an export folder, a SavedModel folder, a frozen graph file, an ONNX file or an
-    OpenVINO IR (``.xml``, or its folder).
+    """Loads an export folder, a SavedModel folder, a frozen graph file, an ONNX file, an
+    OpenVINO IR (``.xml``, or its folder) or a TFLite file (``.tflite``).
 
     ``model_format``: which model of an export folder to load (``export_formats.FORMATS``;
     default the first there). ``openvino_precision``: "f32" or "bf16" for an OpenVINO model

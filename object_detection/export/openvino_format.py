@@ -3,7 +3,10 @@
 ``write_openvino`` converts the float32 ``image_tensor`` serving function of a
 ``DetectionModule`` with ``openvino.convert_model`` and saves the IR (``model.xml`` +
 ``model.bin``, float32 weights: no compression to float16) into a folder. Input
-``input_tensor`` uint8 [B, H, W, 3], outputs named as the SavedModel's.
+``input_tensor`` uint8 [B, H, W, 3], outputs named as the SavedModel's. The masks are computed
+on all ``max_total_detections`` rows (``mask_rcnn.masks_on_every_row``; the same values): with
+the TF graph's dynamic number of mask rows, OpenVINO 2026.4.1's CPU plugin (f32) crashed with a
+segmentation fault on the 16th of the quickstart's evaluation maps run in a row.
 
 OpenVINO's CPU plugin computes in bfloat16 by default where the CPU has AVX512_BF16 or AMX,
 which moves scores by up to about 0.01 on the tiny test model and more on a trained one. The
@@ -27,6 +30,7 @@ import numpy as np
 from object_detection import errors
 from object_detection.export import export_formats
 from object_detection.export.detection_module import IMAGE_TENSOR, OUTPUT_KEYS
+from object_detection.meta_architectures import mask_rcnn
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,8 @@ def write_openvino(module, folder: str | os.PathLike) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    function = module.serving_function(IMAGE_TENSOR).get_concrete_function()
+    with mask_rcnn.masks_on_every_row():  # traced here: a static number of mask rows
+        function = module.serving_function(IMAGE_TENSOR).get_concrete_function()
     model = openvino.convert_model(function)
     path = folder / MODEL_XML
     openvino.save_model(model, os.fspath(path), compress_to_fp16=False)

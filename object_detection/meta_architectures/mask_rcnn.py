@@ -29,9 +29,10 @@ back before decoding, NMS, scores, masks and losses).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import keras
@@ -110,6 +111,23 @@ class SecondStageSettings:
     iou_threshold: float = 0.6
     max_detections_per_class: int = 100
     max_total_detections: int = 100
+
+
+_every_row = False  # set by masks_on_every_row(); read when _detection_masks is traced
+
+
+@contextlib.contextmanager
+def masks_on_every_row() -> Iterator[None]:
+    """Within it, graphs traced compute the masks of all ``max_total_detections`` rows, not
+    only of the first ``max(num_detections)``: a static size, for runtimes that mishandle the
+    dynamic one (OpenVINO 2026.4's CPU plugin crashed after some calls of changing sizes:
+    ``export.openvino_format``). Rows that are no detection are zero either way."""
+    global _every_row
+    previous, _every_row = _every_row, True
+    try:
+        yield
+    finally:
+        _every_row = previous
 
 
 class MaskRCNN(keras.Model):
@@ -500,9 +518,12 @@ class MaskRCNN(keras.Model):
 
         The crop, block4 and the mask head run on the first ``n = max(num_detections)`` rows of
         each image only (at least one, a dynamic size): rows that are no detection are zero and
-        cost nothing, so the mask path costs ~n / K of running on all K rows."""
+        cost nothing, so the mask path costs ~n / K of running on all K rows. Traced inside
+        ``masks_on_every_row()`` it runs on all K rows (a static size; the same values)."""
         batch, k = tf.shape(boxes)[0], boxes.shape[1]
         n = tf.maximum(tf.reduce_max(num_detections), 1)
+        if _every_row:
+            n = tf.constant(k, tf.int32)
         features = self._box_classifier_features(
             prediction["rpn_features_to_crop"], boxes[:, :n], prediction["image_shape"],
             prediction["true_image_shapes"], training=False)
@@ -511,7 +532,10 @@ class MaskRCNN(keras.Model):
         logits = tf.reshape(logits, [batch, n, self.mask_head.num_masks, height, width])
         masks = tf.sigmoid(_pick_class(logits, classes[:, :n] + 1))
         valid = tf.range(n)[tf.newaxis, :] < num_detections[:, tf.newaxis]
-        masks = tf.where(valid[:, :, tf.newaxis, tf.newaxis], masks, tf.zeros_like(masks))
+        # expand_dims, not valid[:, :, tf.newaxis, tf.newaxis]: the TFLite converter leaves
+        # that bool StridedSlice a TF op, not a builtin (export.tflite_format).
+        valid = tf.expand_dims(tf.expand_dims(valid, -1), -1)
+        masks = tf.where(valid, masks, tf.zeros_like(masks))
         masks = tf.pad(masks, [[0, 0], [0, k - n], [0, 0], [0, 0]])
         return tf.reshape(masks, [batch, k, height, width])
 

@@ -57,3 +57,48 @@ def test_a_box_on_the_far_edge_samples_the_last_row_and_column():
     # Coordinates elsewhere are left alone, beyond 1 too (outside the map is still 0).
     outside = crop_and_resize(ones, np.array([[[0, 0, 2, 1]]], np.float32), 3).numpy()
     np.testing.assert_allclose(outside[0, :, 0, 0], [1, 1, 0])  # rows 0, 7, 14
+
+
+def _random_case(rng, batch, height, width, channels, boxes=9):
+    features = rng.normal(size=[batch, height, width, channels]).astype(np.float32)
+    # Boxes partly outside [0, 1] too (their samples there read 0), some upside down.
+    return features, rng.uniform(-0.3, 1.3, size=[batch, boxes, 4]).astype(np.float32)
+
+
+def test_gather_crops_equal_tfs_kernel():
+    """Under ``gather_crops()`` the crop is built from gathers and gives TF's CropAndResize
+    (the default) within 1e-6, for random maps and boxes and crop sizes 1x1, 3x5, 14x14.
+    (Run eagerly: in a tf.function grappler's constant folding reorders the sample
+    arithmetic of both, moving a sample by an ulp and a value by ~1e-5.)"""
+    from object_detection.core import roi_ops
+
+    rng = np.random.default_rng(0)
+    for batch, height, width, channels in [(1, 2, 2, 1), (2, 8, 9, 5), (3, 17, 30, 4),
+                                           (2, 40, 23, 3)]:
+        features, boxes = _random_case(rng, batch, height, width, channels)
+        for size in [(1, 1), (3, 5), (14, 14)]:
+            want = crop_and_resize(features, boxes, size).numpy()
+            with roi_ops.gather_crops():
+                got = crop_and_resize(features, boxes, size).numpy()
+            assert got.shape == want.shape == (batch * 9, *size, channels)
+            assert (want == 0).any()  # samples outside the map, compared too
+            np.testing.assert_allclose(got, want, atol=1e-6, rtol=0, err_msg=str(size))
+    assert not roi_ops._gather  # restored on leaving
+
+
+def test_gather_crops_trace_no_crop_and_resize_op():
+    import tensorflow as tf
+
+    from object_detection.core import roi_ops
+
+    def ops(spec_shape):
+        function = tf.function(lambda f, b: crop_and_resize(f, b, (14, 14)))
+        graph = function.get_concrete_function(
+            tf.TensorSpec(spec_shape, tf.float32), tf.TensorSpec([None, None, 4])).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "CropAndResize" in ops([None, None, None, 8])  # the default: TF's kernel
+    with roi_ops.gather_crops():
+        traced = ops([None, None, None, 8])
+    assert "CropAndResize" not in traced and "GatherV2" in traced
+    assert "CropAndResize" in ops([2, 8, 8, 8])  # the flag is read when tracing only

@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             out = os.path.join(folder, str(index))
             child = subprocess.run([sys.executable, __file__, *(argv or sys.argv[1:]),
                                     "--runtime", str(index), "--row_out", out])
+            if child.returncode == 3:  # skipped: the child said why
+                continue
             if child.returncode != 0 or not os.path.exists(out + ".json"):
                 print(f"{label}: failed (exit code {child.returncode})")
                 continue

@@ -6,6 +6,12 @@ suppressed by a kept box of IoU ``> iou_threshold``), keeping at most ``max_per_
 kept boxes of all classes are then clipped to the window (if any; boxes that end with zero area
 are dropped) and the ``max_total`` best by score kept, sorted by descending score (ties: lower
 class, then NMS order, first). Outputs are padded with zeros after ``num_detections``.
+
+Boxes of equal score are taken in index order (TF's NonMaxSuppression kernel does so). Other
+runtimes' NMS kernels order ties their own way (TFLite's NON_MAX_SUPPRESSION_V4 sorts unstably),
+and ties are common: the RPN's objectness saturates at 1.0 in float32. So NMS is given each
+box's rank instead of its score (``_ranks``: distinct, in the order of score then index), which
+leaves TF's selection exactly as it was and every runtime's the same.
 """
 
 from __future__ import annotations
@@ -13,6 +19,18 @@ from __future__ import annotations
 import tensorflow as tf
 
 from object_detection.core import box_ops
+
+
+def _ranks(scores: tf.Tensor, score_threshold: tf.Tensor) -> tf.Tensor:
+    """float32 [N]: N - (the box's place in the order of descending score, ties by index) for
+    boxes scoring ``> score_threshold``, else 0: NMS with these and threshold 0 selects what NMS
+    with the scores and ``score_threshold`` selects (exact for N < 2**24), without ties.
+    ``top_k`` puts equal values in index order, in TF and in TFLite."""
+    count = tf.shape(scores)[0]
+    order = tf.math.top_k(scores, k=count, sorted=True).indices
+    places = tf.scatter_nd(order[:, tf.newaxis], tf.range(count), [count])
+    return tf.where(scores > score_threshold, tf.cast(count - places, tf.float32),
+                    tf.zeros_like(scores))
 
 
 def _per_class_nms(boxes: tf.Tensor, scores: tf.Tensor, max_per_class: int,
@@ -26,8 +44,8 @@ def _per_class_nms(boxes: tf.Tensor, scores: tf.Tensor, max_per_class: int,
     def single(args):
         b, s = args
         indices, num_valid = tf.raw_ops.NonMaxSuppressionV4(
-            boxes=b, scores=s, max_output_size=max_size, iou_threshold=iou_thr,
-            score_threshold=score_thr, pad_to_max_output_size=True)
+            boxes=b, scores=_ranks(s, score_thr), max_output_size=max_size,
+            iou_threshold=iou_thr, score_threshold=tf.constant(0.0), pad_to_max_output_size=True)
         return tf.reshape(indices, [max_per_class]), tf.reshape(num_valid, [])
 
     return tf.map_fn(single, (boxes, scores), fn_output_signature=(

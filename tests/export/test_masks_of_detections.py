@@ -111,3 +111,17 @@ def test_frozen_graph_masks_equal_those_on_every_row(export):
                                    {"image_tensor:0": image[np.newaxis]})
     assert int(count[0]) == int(detections["num_detections"][0]) and count[0] < MAX_DETECTIONS
     np.testing.assert_allclose(masks, expected, atol=1e-4, rtol=0)
+
+
+def test_masks_on_every_row_mode_gives_the_same_masks(export):
+    """``mask_rcnn.masks_on_every_row()`` (how the OpenVINO IR is traced: a static number of
+    mask rows, since OpenVINO 2026.4's CPU plugin crashed on the dynamic one) changes nothing
+    but the work: the same masks, zero past num_detections; the flag is restored after."""
+    _, model, resizer = export
+    images, shapes = _resized(resizer, sample_image(0))
+    prediction = model.predict(images, shapes)
+    want = model.postprocess(prediction)["detection_masks"].numpy()
+    with mask_rcnn.masks_on_every_row():
+        got = model.postprocess(prediction)["detection_masks"].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    assert not mask_rcnn._every_row

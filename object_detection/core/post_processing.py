@@ -9,28 +9,57 @@ class, then NMS order, first). Outputs are padded with zeros after ``num_detecti
 
 Boxes of equal score are taken in index order (TF's NonMaxSuppression kernel does so). Other
 runtimes' NMS kernels order ties their own way (TFLite's NON_MAX_SUPPRESSION_V4 sorts unstably),
-and ties are common: the RPN's objectness saturates at 1.0 in float32. So NMS is given each
-box's rank instead of its score (``_ranks``: distinct, in the order of score then index), which
-leaves TF's selection exactly as it was and every runtime's the same.
+and ties are common: the RPN's objectness saturates at 1.0 in float32. So, in graphs traced
+inside ``nms_in_rank_order()`` (the TFLite export), NMS is given the boxes in rank order with
+distinct scores (``_nms_in_rank_order``): the same selection as TF's, and TFLite's the same.
+It is not the default: the full sort it needs costs TF a little, and OpenVINO's TopK of all
+boxes took 10 s a quickstart map (its NMS and ONNX Runtime's matched TF's without it).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import tensorflow as tf
 
 from object_detection.core import box_ops
 
 
-def _ranks(scores: tf.Tensor, score_threshold: tf.Tensor) -> tf.Tensor:
-    """float32 [N]: N - (the box's place in the order of descending score, ties by index) for
-    boxes scoring ``> score_threshold``, else 0: NMS with these and threshold 0 selects what NMS
-    with the scores and ``score_threshold`` selects (exact for N < 2**24), without ties.
-    ``top_k`` puts equal values in index order, in TF and in TFLite."""
+_rank_order = False  # set by nms_in_rank_order(); read when the NMS is traced
+
+
+@contextlib.contextmanager
+def nms_in_rank_order() -> Iterator[None]:
+    """Within it, graphs traced run NMS on the boxes in rank order (see the module
+    docstring)."""
+    global _rank_order
+    previous, _rank_order = _rank_order, True
+    try:
+        yield
+    finally:
+        _rank_order = previous
+
+
+def _nms_in_rank_order(boxes: tf.Tensor, scores: tf.Tensor, max_size: tf.Tensor,
+                       iou_threshold: tf.Tensor, score_threshold: tf.Tensor
+                       ) -> tuple[tf.Tensor, tf.Tensor]:
+    """NonMaxSuppressionV4 of boxes ``[N, 4]`` and scores ``[N]`` (padded), without ties: the
+    boxes are put in the order of descending score, ties by index (``top_k`` orders equal
+    values so, in TF and in TFLite), and NMS given the strictly decreasing scores N, N - 1,
+    ... (0 for the boxes at or below ``score_threshold``, with threshold 0). That selects what
+    NMS of the scores selects (exact for N < 2**24); the indices are mapped back (padding
+    stays 0)."""
     count = tf.shape(scores)[0]
-    order = tf.math.top_k(scores, k=count, sorted=True).indices
-    places = tf.scatter_nd(order[:, tf.newaxis], tf.range(count), [count])
-    return tf.where(scores > score_threshold, tf.cast(count - places, tf.float32),
-                    tf.zeros_like(scores))
+    top = tf.math.top_k(scores, k=count, sorted=True)
+    descending = tf.cast(count - tf.range(count), tf.float32)
+    ranks = tf.where(top.values > score_threshold, descending, tf.zeros_like(descending))
+    selected, num_valid = tf.raw_ops.NonMaxSuppressionV4(
+        boxes=tf.gather(boxes, top.indices), scores=ranks, max_output_size=max_size,
+        iou_threshold=iou_threshold, score_threshold=tf.constant(0.0),
+        pad_to_max_output_size=True)
+    kept = tf.range(tf.shape(selected)[0]) < num_valid
+    return tf.where(kept, tf.gather(top.indices, selected), tf.zeros_like(selected)), num_valid
 
 
 def _per_class_nms(boxes: tf.Tensor, scores: tf.Tensor, max_per_class: int,
@@ -43,9 +72,12 @@ def _per_class_nms(boxes: tf.Tensor, scores: tf.Tensor, max_per_class: int,
 
     def single(args):
         b, s = args
-        indices, num_valid = tf.raw_ops.NonMaxSuppressionV4(
-            boxes=b, scores=_ranks(s, score_thr), max_output_size=max_size,
-            iou_threshold=iou_thr, score_threshold=tf.constant(0.0), pad_to_max_output_size=True)
+        if _rank_order:
+            indices, num_valid = _nms_in_rank_order(b, s, max_size, iou_thr, score_thr)
+        else:
+            indices, num_valid = tf.raw_ops.NonMaxSuppressionV4(
+                boxes=b, scores=s, max_output_size=max_size, iou_threshold=iou_thr,
+                score_threshold=score_thr, pad_to_max_output_size=True)
         return tf.reshape(indices, [max_per_class]), tf.reshape(num_valid, [])
 
     return tf.map_fn(single, (boxes, scores), fn_output_signature=(

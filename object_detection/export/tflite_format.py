@@ -20,6 +20,9 @@ Three parts of the TF graph have no builtin op, and the conversion traces them o
   size, so ``write_tflite`` refuses them (``check_resizer``);
 * a bool new-axis slice of ``MaskRCNN._detection_masks`` (``tf.expand_dims`` there).
 
+And TFLite's NMS kernel orders tied scores unlike TF's, so the NMS is traced under
+``post_processing.nms_in_rank_order()`` (no ties; TF's selection).
+
 Nothing is needed beyond TensorFlow; the ``.tflite`` also runs on LiteRT (``ai-edge-litert``,
 ``ai_edge_litert.interpreter.Interpreter``) with the same calls.
 """
@@ -37,7 +40,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from object_detection import errors
-from object_detection.core import roi_ops
+from object_detection.core import post_processing, roi_ops
 from object_detection.data import resizer as resizers
 from object_detection.export.detection_module import IMAGE_TENSOR, OUTPUT_KEYS, SIGNATURE
 
@@ -75,7 +78,8 @@ def convert(module) -> bytes:
     problem = resizer_problem(resizers.resized_static_shape(module._resizer))
     if problem:
         raise ValueError(problem)
-    with roi_ops.gather_crops():  # traced here: no CropAndResize op
+    # Traced here: no CropAndResize op; NMS without ties, which TFLite's orders its own way.
+    with roi_ops.gather_crops(), post_processing.nms_in_rank_order():
         function = module.serving_function(IMAGE_TENSOR).get_concrete_function()
     # The weights as constants: given the variables, the converter keeps them as resource
     # variables (VAR_HANDLE / READ_VARIABLE), which the interpreter starts as zeros.

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from object_detection.core.box_ops import iou
-from object_detection.core.post_processing import batch_multiclass_nms, nms_proposals
+from object_detection.core.post_processing import (batch_multiclass_nms, nms_in_rank_order,
+                                                   nms_proposals)
 
 # Boxes 0 and 1 overlap with IoU 0.81; box 2 is apart.
 BOXES = np.array([[0, 0, 10, 10], [0, 1, 10, 10.1], [20, 20, 30, 30]], np.float32)
@@ -145,40 +149,47 @@ def _tied_boxes(seed: int, count: int = 300):
     return boxes, scores
 
 
-def test_tied_scores_are_taken_in_index_order():
-    """Equal scores: the lower index first (TF's kernel's order, kept by the rank scores)."""
+@pytest.mark.parametrize("rank_order", [False, True])
+def test_tied_scores_are_taken_in_index_order(rank_order):
+    """Equal scores: the lower index first (TF's kernel's order), with TF's NMS of the scores
+    and in rank order (``nms_in_rank_order``, the TFLite export's), which selects the same."""
     for seed in range(3):
         boxes, scores = _tied_boxes(seed)
         assert len(set(scores.tolist())) < len(scores) / 2
-        out = _run(boxes[None, :, None], scores[None, :, None], iou_threshold=0.6,
-                   score_threshold=0.5, max_per_class=100, max_total=100)
+        with nms_in_rank_order() if rank_order else contextlib.nullcontext():
+            out = _run(boxes[None, :, None], scores[None, :, None], iou_threshold=0.6,
+                       score_threshold=0.5, max_per_class=100, max_total=100)
         n = out["num_detections"][0]
         assert out["detection_indices"][0, :n].tolist() == _numpy_greedy_nms(
             boxes, scores, 0.6, 0.5, 100)
+        assert not out["detection_indices"][0, n:].any()  # padding stays 0
 
 
 def test_tflite_selects_the_same_boxes_on_ties():
-    """Converted to TFLite (builtin NON_MAX_SUPPRESSION_V4 and TOPK_V2), the NMS keeps the same
-    boxes in the same order as TF on tied scores: TFLite's kernel sorts ties its own way, the
-    ranks have none. (With the raw scores, 25 of 50 such trials differed.)"""
+    """Traced in rank order and converted to TFLite (builtin NON_MAX_SUPPRESSION_V4 and
+    TOPK_V2), the NMS keeps the same boxes in the same order as TF on tied scores: TFLite's
+    kernel sorts ties its own way, the ranks have none. (Traced without it, 25 of 50 such
+    trials differed, and this test fails.)"""
     boxes_spec = tf.TensorSpec([1, 300, 1, 4], tf.float32)
     scores_spec = tf.TensorSpec([1, 300, 1], tf.float32)
 
-    @tf.function(input_signature=[boxes_spec, scores_spec])
     def nms(boxes, scores):
         out = batch_multiclass_nms(boxes, scores, score_threshold=0.5, iou_threshold=0.6,
                                    max_per_class=100, max_total=100)
         return {"indices": out["detection_indices"], "count": out["num_detections"]}
 
+    signature = [boxes_spec, scores_spec]
+    tf_nms = tf.function(nms, input_signature=signature)  # TF's own NMS of the scores
     module = tf.Module()
-    module.nms = nms
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([nms.get_concrete_function()],
-                                                                module)
+    module.nms = tf.function(nms, input_signature=signature)
+    with nms_in_rank_order():
+        concrete = module.nms.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     runner = tf.lite.Interpreter(model_content=converter.convert()).get_signature_runner()
     for seed in range(5):
         boxes, scores = _tied_boxes(seed)
-        want = nms(boxes[None, :, None], scores[None, :, None])
+        want = tf_nms(boxes[None, :, None], scores[None, :, None])
         got = runner(boxes=boxes[None, :, None], scores=scores[None, :, None])
         n = int(want["count"][0])
         assert int(got["count"][0]) == n

@@ -8,7 +8,9 @@ mask or a NaN in the records. JSON booleans are not numbers here.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from typing import Any
 
 
@@ -70,3 +72,16 @@ def file_name(value: Any, where: str, what: str = "file name") -> str:
     if isinstance(value, str) and value.strip():
         return value
     raise ValueError(f"{where}: {what} must be a non-empty string, got {_shown(value)}")
+
+
+def read_json(path: str | os.PathLike, what: str | None = None) -> Any:
+    """The parsed UTF-8 JSON file ``path``. FileNotFoundError ("PATH: WHAT not found") when
+    ``what`` is given and there is no such file; ValueError ("PATH: not a JSON file (...)")
+    when it does not parse."""
+    if what is not None and not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: {what} not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON file ({e})") from None

@@ -13,7 +13,6 @@ id. Polygons of fewer than 3 points are skipped (counted).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import defaultdict
@@ -35,13 +34,7 @@ def load_coco_json(path: str, what: str = "COCO annotation file",
     """The COCO dataset object of the JSON file ``path``: a dict with an ``images`` list, and
     ``annotations`` / ``categories`` lists where present (``required`` names those that must
     be). FileNotFoundError or ValueError naming the file and ``what`` it should be otherwise."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: {what} not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from None
+    data = av.read_json(path, what)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"{path}: not a {what} (no 'images' list)")
     for key in ("annotations", "categories"):

@@ -29,7 +29,6 @@ task and the result.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -143,13 +142,7 @@ def image_file_name(url: str) -> tuple[str, str | None]:
 
 
 def _load_tasks(path: str) -> list[dict]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: Label Studio export not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from None
+    data = av.read_json(path, "Label Studio export")
     if isinstance(data, dict):
         data = [data]   # a single task
     if not isinstance(data, list):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import os
@@ -68,11 +67,7 @@ SHAPES = ("polygon", "rectangle", "circle")
 
 
 def _load(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from None
+    data = av.read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise ValueError(f"{path}: not a LabelMe file (no 'shapes' list)")
     if data.get("imageData") is None:

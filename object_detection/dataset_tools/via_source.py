@@ -18,7 +18,6 @@ and the region.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -40,13 +39,7 @@ MISSING_CLASS = "no class attribute"
 
 def _load_entries(path: str) -> list[dict]:
     """The per-image entries of a VIA 1.x or 2.x JSON, in file order."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: VIA annotation file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from e
+    data = av.read_json(path, "VIA annotation file")
     if isinstance(data, dict) and "_via_img_metadata" in data:
         data = data["_via_img_metadata"]
     if not isinstance(data, dict):
